@@ -1,0 +1,3 @@
+from creditdesk.cli import app
+
+app()

@@ -1,0 +1,113 @@
+"""API tokens and role permissions.
+
+Tokens are random 256-bit secrets; only their SHA-256 digest is stored, which
+is sound for high-entropy secrets (passwords, by contrast, get argon2id).
+"""
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.orm import Session
+
+from creditdesk.access.models import ApiToken
+from creditdesk.actors import Actor, Channel
+from creditdesk.errors import Forbidden, NotAuthenticated
+from creditdesk.users.models import Role, User
+
+log = structlog.get_logger(__name__)
+
+TOKEN_PREFIX = "cdt_"
+ALL_SCOPES = ("read", "write", "approve", "admin")
+
+
+class Permission(StrEnum):
+    CREATE_CREDIT = "credits.create"
+    CREATE_CASE = "cases.create"
+    MANAGE_ACCOUNTS = "accounts.manage"
+    DECIDE_APPROVALS = "approvals.decide"
+    VERIFY_AUDIT = "audit.verify"
+    ADMINISTER = "admin"
+
+
+_AGENTS = {Role.AGENT, Role.TEAM_LEAD, Role.MANAGER}
+GRANTS: dict[Permission, frozenset[Role]] = {
+    Permission.CREATE_CREDIT: frozenset(_AGENTS),
+    Permission.CREATE_CASE: frozenset(_AGENTS | {Role.JUNIOR_AGENT}),
+    Permission.MANAGE_ACCOUNTS: frozenset({Role.FINANCE, Role.ADMIN}),
+    Permission.DECIDE_APPROVALS: frozenset(
+        {Role.TEAM_LEAD, Role.MANAGER, Role.FINANCE}
+    ),
+    Permission.VERIFY_AUDIT: frozenset({Role.AUDITOR, Role.ADMIN}),
+    Permission.ADMINISTER: frozenset({Role.ADMIN}),
+}
+
+
+def can(user: User, permission: Permission) -> bool:
+    return user.role in GRANTS[permission]
+
+
+def require(user: User, permission: Permission) -> None:
+    if not can(user, permission):
+        log.warning(
+            "access.denied",
+            user_id=user.id,
+            role=user.role.value,
+            permission=permission.value,
+        )
+        raise Forbidden(f"the {user.role.value} role may not do {permission.value}")
+
+
+def actor_for(user: User, channel: Channel) -> Actor:
+    return Actor(user_id=user.id, name=user.username, channel=channel, role=user.role)
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def issue_token(
+    session: Session,
+    *,
+    user: User,
+    now: datetime,
+    ttl: timedelta | None,
+    name: str = "cli",
+    scopes: tuple[str, ...] = ALL_SCOPES,
+) -> str:
+    """Create a token for ``user`` and return the secret (shown only once)."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        ApiToken(
+            user_id=user.id,
+            token_hash=_digest(raw),
+            prefix=raw[: len(TOKEN_PREFIX) + 6],
+            name=name,
+            scopes=list(scopes),
+            created_at=now,
+            expires_at=now + ttl if ttl else None,
+        )
+    )
+    session.flush()
+    return raw
+
+
+def authenticate(session: Session, raw: str, *, now: datetime) -> User:
+    """The active user behind a bearer token, or NotAuthenticated."""
+    row = session.execute(
+        sa.select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == _digest(raw))
+    ).first()
+    if row is None:
+        raise NotAuthenticated("the bearer token is not valid")
+
+    token, user = row
+    if token.revoked_at is not None or (token.expires_at and token.expires_at <= now):
+        raise NotAuthenticated("the bearer token has expired or been revoked")
+    if not user.is_active:
+        raise NotAuthenticated("the user behind this token is deactivated")
+    return user

@@ -1,0 +1,1 @@
+"""Customer accounts and the contracts (entitlements) that make credits eligible."""

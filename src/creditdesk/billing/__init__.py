@@ -1,0 +1,1 @@
+"""Posting approved credits to billing systems through one adapter interface."""

@@ -1,0 +1,47 @@
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from creditdesk.db import Base, BigId, UTCDateTime, str_enum, utcnow_column
+
+
+class MemoStatus(StrEnum):
+    POSTED = "posted"
+    APPLIED = "applied"
+    REVERSED = "reversed"
+
+
+class LedgerMemo(Base):
+    """A credit memo in the built-in ledger, keyed by the outbox idempotency key."""
+
+    __tablename__ = "ledger_memos"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    credit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("billing_credits.id"))
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    status: Mapped[MemoStatus] = mapped_column(str_enum(MemoStatus, "memo_status"))
+    created_at: Mapped[datetime] = utcnow_column()
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def reference(self) -> str:
+        return f"LM-{self.id:08d}"
+
+
+class LedgerEntry(Base):
+    """A movement on an account's balance; a credit memo applied is negative."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    memo_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ledger_memos.id"))
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    description: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = utcnow_column()

@@ -1,0 +1,1 @@
+"""Customer cases: the complaint a credit is raised against."""

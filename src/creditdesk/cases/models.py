@@ -1,0 +1,46 @@
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from creditdesk.db import Base, BigId, UTCDateTime, str_enum, utcnow_column
+
+
+class CaseType(StrEnum):
+    BILLING_DISPUTE = "billing_dispute"
+    SERVICE_ISSUE = "service_issue"
+    OTHER = "other"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (sa.Index("ix_cases_status_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    subject: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    type: Mapped[CaseType] = mapped_column(str_enum(CaseType, "case_type"))
+    product: Mapped[str | None] = mapped_column(sa.String(100))
+    invoice_ref: Mapped[str | None] = mapped_column(sa.String(100))
+    disputed_amount_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    status: Mapped[CaseStatus] = mapped_column(
+        str_enum(CaseStatus, "case_status"), default=CaseStatus.OPEN
+    )
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(sa.ForeignKey("teams.id"), index=True)
+    opened_at: Mapped[datetime] = utcnow_column()
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def number(self) -> str:
+        return f"CS-{self.id:06d}"

@@ -1,0 +1,64 @@
+"""Settings, read once from the environment (prefix ``CREDITDESK_``)."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CREDITDESK_", env_file=".env", extra="ignore"
+    )
+
+    env: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    log_level: str = "INFO"
+    log_format: Literal["console", "json", "auto"] = "auto"
+
+    # The built-in worker polls the outbox this often when it finds nothing to do.
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+    worker_batch_size: int = Field(default=20, ge=1, le=500)
+    worker_lease_seconds: int = Field(default=60, ge=5)
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    outbox_backoff_max_seconds: float = Field(default=900.0, gt=0)
+
+    idempotency_ttl_hours: int = Field(default=48, ge=24)
+    idempotency_lock_seconds: int = Field(default=60, ge=5)
+
+    resolve_case_when_settled: bool = True
+    token_ttl_days: int = Field(default=90, ge=1)
+    secret_key: SecretStr = SecretStr("development-only-secret-change-me")
+
+    @field_validator("database_url")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'creditdesk.db').resolve()}"
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format == "auto":
+            return self.env == "production"
+        return self.log_format == "json"
+
+    def check_for_production(self) -> None:
+        """Refuse to start in production with development defaults."""
+        if self.env != "production":
+            return
+        if self.secret_key.get_secret_value().startswith("development-only"):
+            raise ValueError("CREDITDESK_SECRET_KEY must be set in production")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Billing credits: raising, deciding and following a credit to the ledger."""

@@ -1,0 +1,93 @@
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from creditdesk.db import Base, BigId, UTCDateTime, str_enum, utcnow_column
+
+NUMBER_PREFIX = "BC-"
+
+
+class CreditStatus(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    POSTING = "posting"
+    POSTED = "posted"
+    APPLIED = "applied"
+    REFUSED = "refused"
+    REJECTED = "rejected"
+    RECALLED = "recalled"
+    POSTING_FAILED = "posting_failed"
+    VOIDED = "voided"
+
+
+# A credit in one of these states will not move again by itself.
+FINAL_STATUSES = frozenset(
+    {
+        CreditStatus.APPLIED,
+        CreditStatus.REFUSED,
+        CreditStatus.REJECTED,
+        CreditStatus.RECALLED,
+        CreditStatus.VOIDED,
+    }
+)
+
+
+class BillingCredit(Base):
+    __tablename__ = "billing_credits"
+    __table_args__ = (
+        sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
+        sa.Index("ix_billing_credits_account_created", "account_id", "created_at"),
+        sa.Index("ix_billing_credits_status_id", "status", "id"),
+        sa.Index("ix_billing_credits_requested_by_id", "requested_by_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
+    requested_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    team_id: Mapped[int | None] = mapped_column(sa.ForeignKey("teams.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    type: Mapped[str] = mapped_column(sa.String(32))
+    reason: Mapped[str] = mapped_column(sa.String(32))
+    justification: Mapped[str] = mapped_column(sa.Text)
+    product: Mapped[str | None] = mapped_column(sa.String(100))
+    invoice_ref: Mapped[str | None] = mapped_column(sa.String(100))
+    status: Mapped[CreditStatus] = mapped_column(
+        str_enum(CreditStatus, "credit_status")
+    )
+    policy_version: Mapped[int] = mapped_column()
+    decision: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    near_duplicate: Mapped[bool] = mapped_column(default=False)
+    over_cap: Mapped[bool] = mapped_column(default=False)
+    external_ref: Mapped[str | None] = mapped_column(sa.String(100))
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = utcnow_column()
+    updated_at: Mapped[datetime] = utcnow_column()
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def number(self) -> str:
+        return format_number(self.id)
+
+
+def format_number(credit_id: int) -> str:
+    return f"{NUMBER_PREFIX}{credit_id:06d}"
+
+
+def parse_number(number: str) -> int | None:
+    """``BC-000123`` -> 123; None when it is not a credit number."""
+    if not number.startswith(NUMBER_PREFIX):
+        return None
+    digits = number.removeprefix(NUMBER_PREFIX)
+    return int(digits) if digits.isdigit() else None

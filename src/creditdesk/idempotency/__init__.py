@@ -1,0 +1,1 @@
+"""Idempotency-Key handling: a retried request replays the first response."""

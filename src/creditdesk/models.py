@@ -1,0 +1,34 @@
+"""Every table, imported in one place so Alembic and the tests see them all."""
+
+from creditdesk.access.models import ApiToken
+from creditdesk.accounts.models import Account, Contract
+from creditdesk.approvals.models import ApprovalRequest, ApprovalStep
+from creditdesk.audit.models import AuditChainHead, AuditEntry
+from creditdesk.billing.models import LedgerEntry, LedgerMemo
+from creditdesk.cases.models import Case
+from creditdesk.credits.models import BillingCredit
+from creditdesk.db import Base
+from creditdesk.idempotency.models import IdempotencyRecord
+from creditdesk.outbox.models import OutboxMessage
+from creditdesk.policy.models import PolicyVersion
+from creditdesk.users.models import Team, User
+
+__all__ = [
+    "Account",
+    "ApiToken",
+    "ApprovalRequest",
+    "ApprovalStep",
+    "AuditChainHead",
+    "AuditEntry",
+    "Base",
+    "BillingCredit",
+    "Case",
+    "Contract",
+    "IdempotencyRecord",
+    "LedgerEntry",
+    "LedgerMemo",
+    "OutboxMessage",
+    "PolicyVersion",
+    "Team",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""The transactional outbox: messages written with a change, delivered after."""

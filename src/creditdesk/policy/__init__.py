@@ -1,0 +1,1 @@
+"""The versioned credit policy: limits, eligibility rules and the approval matrix."""

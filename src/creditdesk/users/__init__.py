@@ -1,0 +1,1 @@
+"""Teams, users and the reporting line (who manages whom)."""
