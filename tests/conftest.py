@@ -7,17 +7,26 @@ records with unique random values instead.
 """
 
 import os
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk import migrations
+from creditdesk.app import create_app
+from creditdesk.config import Settings
 from creditdesk.db import create_engine, make_session_factory
+from tests.factories import Org, make_org
 
 BACKEND = os.environ.get("CREDITDESK_TEST_BACKEND", "sqlite")
 
@@ -53,9 +62,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(server_url).set(database=name).render_as_string(
-        hide_password=False
-    )
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     try:
         migrations.upgrade(url)
         yield url
@@ -83,3 +90,46 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     with session_factory() as session:
         yield session
         session.rollback()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, env="test", worker_poll_seconds=0.05)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, engine: Engine) -> FastAPI:
+    return create_app(settings, engine=engine)
+
+
+@pytest.fixture(scope="session")
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def org(session_factory: sessionmaker[Session]) -> Org:
+    """One organisation shared by the run's API tests (read-only use)."""
+    return make_org(session_factory)
+
+
+@pytest.fixture(scope="session")
+def live_server(settings: Settings, engine: Engine) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, with its worker."""
+    app = create_app(settings, engine=engine, start_worker=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            pytest.fail("the test server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -2,30 +2,39 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import fastapi_offline
 import sqlalchemy as sa
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from creditdesk import __version__
+from creditdesk.accounts import endpoints as accounts
 from creditdesk.api import problems
 from creditdesk.api.middleware import RequestIdMiddleware
+from creditdesk.approvals import endpoints as approvals
+from creditdesk.audit import endpoints as audit
+from creditdesk.cases import endpoints as cases
 from creditdesk.clock import Clock, system_clock
 from creditdesk.config import Settings, get_settings
+from creditdesk.credits import endpoints as credits
 from creditdesk.db import create_engine, make_session_factory
+from creditdesk.outbox.worker import Worker
 
 API_PREFIX = "/api/v1"
 
 
-def _routers() -> list:
-    from creditdesk.accounts.endpoints import router as accounts
-    from creditdesk.approvals.endpoints import router as approvals
-    from creditdesk.audit.endpoints import router as audit
-    from creditdesk.cases.endpoints import router as cases
-    from creditdesk.credits.endpoints import router as credits
-
-    return [accounts, cases, credits, approvals, audit]
+ROUTERS: list[APIRouter] = [
+    accounts.router,
+    cases.router,
+    credits.router,
+    approvals.router,
+    audit.router,
+]
 
 
 def create_app(
@@ -42,8 +51,6 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = None
         if start_worker:
-            from creditdesk.outbox.worker import Worker
-
             worker = Worker(app.state.session_factory, clock=clock, settings=settings)
             worker.start()
         try:
@@ -57,6 +64,8 @@ def create_app(
         version=__version__,
         summary="Governed billing credits: policy, approvals, posting and audit.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -65,10 +74,31 @@ def create_app(
 
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
-    for router in _routers():
+    for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     _add_health(app)
+    _add_docs(app)
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    # Swagger UI from the installed package, not a CDN: the service must work
+    # on a network with no way out.
+    app.mount(
+        "/static/swagger",
+        StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"),
+        name="swagger",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="creditdesk API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon.png",
+        )
 
 
 def _add_health(app: FastAPI) -> None:

@@ -7,12 +7,13 @@ request, a worker job, a CLI command) owns the commit.
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -22,6 +23,10 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# An execution option marking a session that only reads: on SQLite it begins
+# a deferred transaction that does not queue behind writers.
+READ_ONLY = "creditdesk_read_only"
 
 # Integer keys: BIGINT on PostgreSQL, INTEGER on SQLite (where only INTEGER
 # PRIMARY KEY is the rowid alias that autoincrements).
@@ -70,7 +75,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, **kwargs: Any) -> Engine:
@@ -88,8 +96,6 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _ensure_sqlite_dir(url: str) -> None:
-    from pathlib import Path
-
     path = sa.engine.make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +103,12 @@ def _ensure_sqlite_dir(url: str) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+def read_only(session: Session) -> Session:
+    """Mark ``session`` as read-only before its first query (see READ_ONLY)."""
+    session.connection(execution_options={READ_ONLY: True})
+    return session
 
 
 def is_postgres(session: Session) -> bool:
@@ -132,6 +144,4 @@ def str_enum(enum_cls: type, name: str) -> sa.Enum:
 
 def utcnow_column(**kwargs: Any) -> Any:
     """A NOT NULL UTC timestamp column (the service sets it from its clock)."""
-    from sqlalchemy.orm import mapped_column
-
     return mapped_column(UTCDateTime(), nullable=False, **kwargs)

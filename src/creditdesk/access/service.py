@@ -20,7 +20,7 @@ from creditdesk.users.models import Role, User
 
 log = structlog.get_logger(__name__)
 
-TOKEN_PREFIX = "cdt_"
+TOKEN_PREFIX = "cdt_"  # noqa: S105 - a public marker, not a secret
 ALL_SCOPES = ("read", "write", "approve", "admin")
 
 

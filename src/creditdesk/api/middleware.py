@@ -20,6 +20,7 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode()
         request_id = incoming[:64] if incoming.isprintable() and incoming else None
         request_id = request_id or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
 
         async def send_with_id(message: Message) -> None:
@@ -31,4 +32,4 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            structlog.contextvars.unbind_contextvars("request_id")
+            structlog.contextvars.clear_contextvars()

@@ -39,7 +39,9 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> JSONRe
         message = str(error.get("msg", "invalid value"))
         if error.get("type") == "json_invalid":
             field, message = "body", "the body is not valid JSON"
-        errors.append({"field": field, "message": message.removeprefix("Value error, ")})
+        errors.append(
+            {"field": field, "message": message.removeprefix("Value error, ")}
+        )
     body = {
         "type": PROBLEM_BASE + "validation-error",
         "title": "The request is not valid",

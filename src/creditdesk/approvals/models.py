@@ -20,6 +20,7 @@ class StepStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     RECALLED = "recalled"
+    SKIPPED = "skipped"  # never reached: an earlier step ended the request
 
 
 class ApprovalRequest(Base):
@@ -60,9 +61,7 @@ class ApprovalStep(Base):
     kind: Mapped[str] = mapped_column(sa.String(32))
     approver_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     queue_role: Mapped[str | None] = mapped_column(sa.String(32))
-    original_approver_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("users.id")
-    )
+    original_approver_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     acting_approver_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     status: Mapped[StepStatus] = mapped_column(
         str_enum(StepStatus, "approval_step_status")

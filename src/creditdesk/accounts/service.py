@@ -1,0 +1,144 @@
+"""Accounts and their contracts; both are audited like every other change."""
+
+import secrets
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from creditdesk.accounts.models import (
+    Account,
+    AccountStatus,
+    BillingSystem,
+    Contract,
+    ContractStatus,
+)
+from creditdesk.actors import Actor
+from creditdesk.audit import service as audit
+from creditdesk.errors import Conflict, NotFound, ValidationFailed
+from creditdesk.money import currency_exponent
+
+
+def get_account(session: Session, account_id: int) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} does not exist")
+    return account
+
+
+def get_account_for_input(session: Session, account_id: int) -> Account:
+    """An account named in a request body: unknown is bad input (422)."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise ValidationFailed.on("account_id", f"account {account_id} does not exist")
+    return account
+
+
+def create_account(
+    session: Session,
+    *,
+    name: str,
+    currency: str,
+    actor: Actor,
+    now: datetime,
+    number: str | None = None,
+    billing_system: BillingSystem = BillingSystem.LEDGER,
+    external_account_id: str | None = None,
+    status: AccountStatus = AccountStatus.ACTIVE,
+) -> Account:
+    currency_exponent(currency)
+    number = number or f"ACC-{secrets.token_hex(4).upper()}"
+    taken = session.scalar(sa.select(Account.id).where(Account.number == number))
+    if taken is not None:
+        raise Conflict(
+            f"account number {number} is already in use",
+            [],
+            {"field": "number"},
+        )
+
+    account = Account(
+        number=number,
+        name=name,
+        currency=currency,
+        status=status,
+        billing_system=billing_system,
+        external_account_id=external_account_id,
+        created_at=now,
+    )
+    session.add(account)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="account.created",
+        entity_type="account",
+        entity_id=account.id,
+        changes={
+            "number": (None, number),
+            "name": (None, name),
+            "currency": (None, currency),
+            "status": (None, status),
+            "billing_system": (None, billing_system),
+        },
+        now=now,
+    )
+    return account
+
+
+def create_contract(
+    session: Session,
+    *,
+    account_id: int,
+    product: str,
+    starts_on: date,
+    ends_on: date | None,
+    credit_cap_minor: int,
+    actor: Actor,
+    now: datetime,
+    credit_types: list[str] | None = None,
+) -> Contract:
+    account = get_account_for_input(session, account_id)
+    if ends_on is not None and ends_on < starts_on:
+        raise ValidationFailed.on("ends_on", "ends_on is before starts_on")
+    if credit_cap_minor < 0:
+        raise ValidationFailed.on("credit_cap", "the credit cap cannot be negative")
+
+    contract = Contract(
+        account_id=account.id,
+        product=product,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        status=ContractStatus.ACTIVE,
+        credit_types=credit_types,
+        credit_cap_minor=credit_cap_minor,
+        created_at=now,
+    )
+    session.add(contract)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="contract.created",
+        entity_type="contract",
+        entity_id=contract.id,
+        changes={
+            "account_id": (None, account.id),
+            "product": (None, product),
+            "starts_on": (None, starts_on),
+            "ends_on": (None, ends_on),
+            "credit_cap_minor": (None, credit_cap_minor),
+            "credit_types": (None, credit_types),
+        },
+        now=now,
+    )
+    return contract
+
+
+def contracts_of(session: Session, account_id: int) -> list[Contract]:
+    return list(
+        session.scalars(
+            sa.select(Contract)
+            .where(Contract.account_id == account_id)
+            .order_by(Contract.id)
+        )
+    )

@@ -1,0 +1,162 @@
+"""The credit state machine: every status change goes through ``transition``.
+
+Callers load the credit with ``load_for_update`` first, so of two concurrent
+changes the second sees the first's result (a row lock on PostgreSQL; SQLite
+write transactions are already serialised) and the version column catches
+anything that slips past.
+"""
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.orm import Session
+
+from creditdesk.actors import Actor
+from creditdesk.audit import service as audit
+from creditdesk.credits.models import BillingCredit, CreditStatus
+from creditdesk.db import is_postgres
+from creditdesk.errors import InvalidState, NotFound
+
+log = structlog.get_logger(__name__)
+
+S = CreditStatus
+ALLOWED: dict[CreditStatus, frozenset[CreditStatus]] = {
+    S.DRAFT: frozenset({S.SUBMITTED}),
+    S.SUBMITTED: frozenset({S.APPROVED, S.PENDING_APPROVAL, S.REFUSED}),
+    S.PENDING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.RECALLED}),
+    S.APPROVED: frozenset({S.POSTING}),
+    S.POSTING: frozenset({S.POSTED, S.POSTING_FAILED}),
+    S.POSTING_FAILED: frozenset({S.POSTING, S.VOIDED}),
+    S.POSTED: frozenset({S.APPLIED, S.VOIDED}),
+    S.APPLIED: frozenset({S.VOIDED}),
+    S.REFUSED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.RECALLED: frozenset(),
+    S.VOIDED: frozenset(),
+}
+
+# The audit action (and domain event name) for arriving in each state.
+ACTIONS = {
+    S.SUBMITTED: "credit.requested",
+    S.PENDING_APPROVAL: "credit.approval_requested",
+    S.APPROVED: "credit.approved",
+    S.REFUSED: "credit.refused",
+    S.REJECTED: "credit.rejected",
+    S.RECALLED: "credit.recalled",
+    S.POSTING: "credit.posting_started",
+    S.POSTED: "credit.posted",
+    S.APPLIED: "credit.applied",
+    S.POSTING_FAILED: "credit.posting_failed",
+    S.VOIDED: "credit.voided",
+}
+
+_TIMESTAMPS = {
+    S.APPROVED: "decided_at",
+    S.REJECTED: "decided_at",
+    S.REFUSED: "decided_at",
+    S.POSTED: "posted_at",
+    S.APPLIED: "applied_at",
+}
+
+
+def load_for_update(session: Session, credit_id: int) -> BillingCredit:
+    query = sa.select(BillingCredit).where(BillingCredit.id == credit_id)
+    if is_postgres(session):
+        query = query.with_for_update()
+    credit = session.scalars(query.execution_options(populate_existing=True)).first()
+    if credit is None:
+        raise NotFound(f"credit {credit_id} does not exist")
+    return credit
+
+
+def can_move(credit: BillingCredit, target: CreditStatus) -> bool:
+    return target in ALLOWED[credit.status]
+
+
+def transition(
+    session: Session,
+    credit: BillingCredit,
+    target: CreditStatus,
+    *,
+    actor: Actor,
+    now: datetime,
+    reason: str | None = None,
+    **fields: Any,
+) -> None:
+    """Move ``credit`` to ``target``, setting ``fields`` and auditing the change."""
+    if not can_move(credit, target):
+        raise InvalidState(
+            f"credit {credit.number} is {credit.status.value} and cannot become "
+            f"{target.value}",
+            extra={"status": credit.status.value},
+        )
+
+    changes: dict[str, tuple[object, object]] = {"status": (credit.status, target)}
+    stamp = _TIMESTAMPS.get(target)
+    if stamp is not None:
+        fields.setdefault(stamp, now)
+    for name, value in fields.items():
+        old = getattr(credit, name)
+        if old != value:
+            changes[name] = (old, value)
+            setattr(credit, name, value)
+    credit.status = target
+    credit.updated_at = now
+
+    audit.record(
+        session,
+        actor=actor,
+        action=ACTIONS[target],
+        entity_type="credit",
+        entity_id=credit.id,
+        changes=changes,
+        reason=reason,
+        now=now,
+    )
+    log.info(ACTIONS[target], credit_id=credit.id, actor=actor.name)
+
+
+def start_posting(
+    session: Session, credit: BillingCredit, *, actor: Actor, now: datetime
+) -> None:
+    transition(session, credit, S.POSTING, actor=actor, now=now, last_error=None)
+
+
+def record_posted(
+    session: Session,
+    credit: BillingCredit,
+    *,
+    external_ref: str,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    transition(
+        session, credit, S.POSTED, actor=actor, now=now, external_ref=external_ref
+    )
+
+
+def record_applied(
+    session: Session, credit: BillingCredit, *, actor: Actor, now: datetime
+) -> None:
+    transition(session, credit, S.APPLIED, actor=actor, now=now)
+
+
+def record_posting_failed(
+    session: Session,
+    credit: BillingCredit,
+    *,
+    error: str,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    transition(
+        session,
+        credit,
+        S.POSTING_FAILED,
+        actor=actor,
+        now=now,
+        reason=error,
+        last_error=error,
+    )

@@ -1,0 +1,242 @@
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+
+from creditdesk.api.text import FreeText
+from creditdesk.approvals.models import StepStatus
+from creditdesk.audit.models import AuditEntry
+from creditdesk.credits.models import BillingCredit, CreditStatus
+from creditdesk.money import MoneyError, currency_exponent, format_amount, parse_amount
+
+JUSTIFICATION_MIN = 20
+JUSTIFICATION_MAX = 4000
+
+
+class CreditIn(BaseModel):
+    """A credit request. ``amount`` is a decimal string in ``currency``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "case_id": 1,
+                    "amount": "10.00",
+                    "currency": "GBP",
+                    "type": "dispute",
+                    "reason": "overcharge",
+                    "justification": "Customer was billed twice for March.",
+                }
+            ]
+        },
+    )
+
+    case_id: int
+    amount: StrictStr = Field(description='Decimal string, e.g. "10.00"')
+    currency: StrictStr = Field(description="ISO 4217 code, upper case")
+    type: StrictStr = Field(max_length=32)
+    reason: StrictStr = Field(max_length=32)
+    justification: FreeText
+    product: StrictStr | None = Field(default=None, max_length=100)
+    invoice_ref: StrictStr | None = Field(default=None, max_length=100)
+
+    _amount_minor: int = PrivateAttr(default=0)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        try:
+            currency_exponent(value)
+        except MoneyError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("justification")
+    @classmethod
+    def _justification(cls, value: str) -> str:
+        length = len(value.strip())
+        if length < JUSTIFICATION_MIN:
+            raise ValueError(
+                f"justification needs at least {JUSTIFICATION_MIN} characters "
+                f"(has {length})"
+            )
+        if len(value) > JUSTIFICATION_MAX:
+            raise ValueError(
+                f"justification may have at most {JUSTIFICATION_MAX} characters"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _amount(self) -> "CreditIn":
+        try:
+            minor = parse_amount(self.amount, self.currency)
+        except MoneyError as error:
+            raise _amount_error(str(error)) from None
+        if minor <= 0:
+            raise _amount_error("amount must be greater than zero")
+        self._amount_minor = minor
+        return self
+
+    @property
+    def amount_minor(self) -> int:
+        return self._amount_minor
+
+
+def _amount_error(message: str) -> Exception:
+    # A model-level error would be reported against the whole body; name the
+    # field so clients can point at it.
+    detail = InitErrorDetails(
+        type=PydanticCustomError("amount", message),
+        loc=("amount",),
+        input=None,
+    )
+    return ValidationError.from_exception_data("CreditIn", [detail])
+
+
+class DecisionIn(BaseModel):
+    """A decision on the pending step; ``step`` guards against deciding a later
+    step than the one the approver was looking at."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: FreeText | None = Field(default=None, max_length=4000)
+    step: int | None = Field(default=None, ge=1)
+
+
+class RecallIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: FreeText | None = Field(default=None, max_length=4000)
+
+
+class RuleOut(BaseModel):
+    id: str
+    message: str
+
+
+class DecisionOut(BaseModel):
+    outcome: str
+    rules: list[RuleOut]
+    policy_version: int
+    steps: list[str] = []
+    flags: list[str] = []
+
+
+class StepOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    sequence: int
+    kind: str
+    status: StepStatus
+    approver_id: int | None
+    queue_role: str | None
+    original_approver_id: int | None
+    acting_approver_id: int | None
+    comment: str | None
+    assigned_at: datetime | None
+    decided_at: datetime | None
+
+
+class CreditOut(BaseModel):
+    id: int
+    number: str
+    case_id: int
+    account_id: int
+    requested_by_id: int
+    team_id: int | None
+    amount: str
+    currency: str
+    type: str
+    reason: str
+    justification: str
+    product: str | None
+    invoice_ref: str | None
+    status: CreditStatus
+    policy_version: int
+    decision: DecisionOut
+    near_duplicate: bool
+    over_cap: bool
+    external_ref: str | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    decided_at: datetime | None
+    posted_at: datetime | None
+    applied_at: datetime | None
+
+    @classmethod
+    def of(cls, credit: BillingCredit) -> "CreditOut":
+        return cls(
+            id=credit.id,
+            number=credit.number,
+            case_id=credit.case_id,
+            account_id=credit.account_id,
+            requested_by_id=credit.requested_by_id,
+            team_id=credit.team_id,
+            amount=format_amount(credit.amount_minor, credit.currency),
+            currency=credit.currency,
+            type=credit.type,
+            reason=credit.reason,
+            justification=credit.justification,
+            product=credit.product,
+            invoice_ref=credit.invoice_ref,
+            status=credit.status,
+            policy_version=credit.policy_version,
+            decision=DecisionOut.model_validate(credit.decision),
+            near_duplicate=credit.near_duplicate,
+            over_cap=credit.over_cap,
+            external_ref=credit.external_ref,
+            last_error=credit.last_error,
+            created_at=credit.created_at,
+            updated_at=credit.updated_at,
+            decided_at=credit.decided_at,
+            posted_at=credit.posted_at,
+            applied_at=credit.applied_at,
+        )
+
+
+class HistoryEntryOut(BaseModel):
+    seq: int
+    occurred_at: datetime
+    actor_id: int | None
+    actor_name: str
+    channel: str
+    action: str
+    changes: dict[str, Any]
+    reason: str | None
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> "HistoryEntryOut":
+        return cls(
+            seq=entry.seq,
+            occurred_at=entry.occurred_at,
+            actor_id=entry.actor_id,
+            actor_name=entry.actor_name,
+            channel=entry.channel,
+            action=entry.action,
+            changes=json.loads(entry.changes),
+            reason=entry.reason,
+        )
+
+
+class CreditHistoryOut(BaseModel):
+    credit_id: int
+    number: str
+    entries: list[HistoryEntryOut]
+    steps: list[StepOut]
+
+
+class ApprovalItemOut(BaseModel):
+    step: StepOut
+    credit: CreditOut

@@ -1,0 +1,378 @@
+"""Use cases for billing credits: raise, preview, decide, recall, read.
+
+Every function takes the caller's session and only flushes; the request or
+job that called it commits, so the credit, its audit entries and its outbox
+message become visible together or not at all.
+"""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from creditdesk.access.service import Permission, require
+from creditdesk.accounts.models import Account
+from creditdesk.actors import Actor
+from creditdesk.approvals import service as approvals
+from creditdesk.approvals.models import ApprovalStep
+from creditdesk.audit import service as audit
+from creditdesk.audit.models import AuditEntry
+from creditdesk.cases import service as cases
+from creditdesk.cases.models import Case
+from creditdesk.config import Settings
+from creditdesk.credits import lifecycle
+from creditdesk.credits.models import BillingCredit, CreditStatus
+from creditdesk.credits.schemas import CreditIn
+from creditdesk.db import is_postgres
+from creditdesk.errors import Forbidden, InvalidState, NotFound, ValidationFailed
+from creditdesk.outbox import service as outbox
+from creditdesk.policy import service as policy
+from creditdesk.policy.engine import Decision, Outcome
+from creditdesk.users.models import User
+
+POST_TOPIC = "credit.post"
+
+
+def get_credit(session: Session, credit_id: int) -> BillingCredit:
+    credit = session.get(BillingCredit, credit_id)
+    if credit is None:
+        raise NotFound(f"credit {credit_id} does not exist")
+    return credit
+
+
+def _case_for_input(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise ValidationFailed.on("case_id", f"case {case_id} does not exist")
+    return case
+
+
+def _account_locked(session: Session, account_id: int) -> Account:
+    # Credits on one account are judged one at a time, so two concurrent
+    # requests cannot both fit under the rolling cap.
+    account = session.get(Account, account_id, with_for_update=is_postgres(session))
+    if account is None:
+        raise NotFound(f"account {account_id} does not exist")
+    return account
+
+
+def _check_request(session: Session, data: CreditIn) -> tuple[Case, Account]:
+    case = _case_for_input(session, data.case_id)
+    account = _account_locked(session, case.account_id)
+    if data.currency != account.currency:
+        raise ValidationFailed.on(
+            "currency",
+            f"the account is billed in {account.currency}, not {data.currency}",
+        )
+
+    active = policy.active_policy(session)
+    if data.type not in active.policy.credit_types:
+        known = ", ".join(sorted(active.policy.credit_types))
+        raise ValidationFailed.on("type", f"unknown credit type; use one of {known}")
+    if data.reason not in active.policy.reason_codes:
+        known = ", ".join(sorted(active.policy.reason_codes))
+        raise ValidationFailed.on("reason", f"unknown reason; use one of {known}")
+    return case, account
+
+
+def _judge(
+    session: Session,
+    *,
+    data: CreditIn,
+    case: Case,
+    account: Account,
+    requester: User,
+    now: datetime,
+) -> Decision:
+    return policy.judge(
+        session,
+        case=case,
+        account=account,
+        requester_role=requester.role.value,
+        amount_minor=data.amount_minor,
+        currency=data.currency,
+        credit_type=data.type,
+        reason=data.reason,
+        now=now,
+    )
+
+
+def preview(
+    session: Session, *, data: CreditIn, requester: User, now: datetime
+) -> Decision:
+    """What the policy would decide for this request; nothing is written."""
+    require(requester, Permission.CREATE_CREDIT)
+    case, account = _check_request(session, data)
+    return _judge(
+        session, data=data, case=case, account=account, requester=requester, now=now
+    )
+
+
+def raise_credit(
+    session: Session,
+    *,
+    data: CreditIn,
+    requester: User,
+    actor: Actor,
+    now: datetime,
+) -> BillingCredit:
+    """Record the request, judge it by the active policy and act on the outcome.
+
+    A refusal is recorded too (status ``refused``) so every attempt is traceable.
+    """
+    require(requester, Permission.CREATE_CREDIT)
+    case, account = _check_request(session, data)
+    decision = _judge(
+        session, data=data, case=case, account=account, requester=requester, now=now
+    )
+
+    credit = BillingCredit(
+        case_id=case.id,
+        account_id=account.id,
+        requested_by_id=requester.id,
+        team_id=requester.team_id,
+        amount_minor=data.amount_minor,
+        currency=data.currency,
+        type=data.type,
+        reason=data.reason,
+        justification=data.justification,
+        product=data.product or case.product,
+        invoice_ref=data.invoice_ref or case.invoice_ref,
+        status=CreditStatus.SUBMITTED,
+        policy_version=decision.policy_version,
+        decision=decision.to_dict(),
+        near_duplicate="near_duplicate" in decision.flags,
+        over_cap="over_cap" in decision.flags,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(credit)
+    session.flush()
+    _audit_requested(session, credit, actor=actor, now=now)
+    _act_on(session, credit, decision, requester=requester, actor=actor, now=now)
+    return credit
+
+
+def _audit_requested(
+    session: Session, credit: BillingCredit, *, actor: Actor, now: datetime
+) -> None:
+    fields = (
+        "case_id",
+        "account_id",
+        "amount_minor",
+        "currency",
+        "type",
+        "reason",
+        "justification",
+        "product",
+        "invoice_ref",
+        "status",
+        "policy_version",
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action=lifecycle.ACTIONS[CreditStatus.SUBMITTED],
+        entity_type="credit",
+        entity_id=credit.id,
+        changes={name: (None, getattr(credit, name)) for name in fields},
+        now=now,
+    )
+
+
+def _act_on(
+    session: Session,
+    credit: BillingCredit,
+    decision: Decision,
+    *,
+    requester: User,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    why = "; ".join(rule.message for rule in decision.rules)
+    if decision.outcome is Outcome.REFUSED:
+        lifecycle.transition(
+            session, credit, CreditStatus.REFUSED, actor=actor, now=now, reason=why
+        )
+        return
+    if decision.outcome is Outcome.APPROVED:
+        _approve(session, credit, actor=actor, now=now, reason=why)
+        return
+
+    lifecycle.transition(
+        session, credit, CreditStatus.PENDING_APPROVAL, actor=actor, now=now, reason=why
+    )
+    approvals.open_request(
+        session,
+        credit=credit,
+        kinds=decision.steps,
+        requester=requester,
+        actor=actor,
+        now=now,
+    )
+
+
+def _approve(
+    session: Session,
+    credit: BillingCredit,
+    *,
+    actor: Actor,
+    now: datetime,
+    reason: str | None,
+) -> None:
+    """Approve and, in the same transaction, queue the posting."""
+    lifecycle.transition(
+        session, credit, CreditStatus.APPROVED, actor=actor, now=now, reason=reason
+    )
+    outbox.enqueue(session, topic=POST_TOPIC, payload={"credit_id": credit.id}, now=now)
+
+
+def _pending_credit(session: Session, credit_id: int) -> BillingCredit:
+    credit = lifecycle.load_for_update(session, credit_id)
+    if credit.status != CreditStatus.PENDING_APPROVAL:
+        raise InvalidState(
+            f"credit {credit.number} is {credit.status.value}, not awaiting approval",
+            extra={"status": credit.status.value},
+        )
+    return credit
+
+
+def _step_to_decide(
+    session: Session, credit: BillingCredit, user: User, expected_step: int | None
+) -> ApprovalStep:
+    step = approvals.current_step(session, credit.id)
+    if step is None:
+        raise InvalidState(f"credit {credit.number} has no step awaiting a decision")
+    approvals.check_may_decide(session, credit, step, user)
+    if expected_step is not None and step.sequence != expected_step:
+        raise InvalidState(
+            f"step {expected_step} was already decided; step {step.sequence} is "
+            "now pending",
+            extra={"current_step": step.sequence},
+        )
+    return step
+
+
+def approve(
+    session: Session,
+    *,
+    credit_id: int,
+    user: User,
+    actor: Actor,
+    now: datetime,
+    comment: str | None = None,
+    expected_step: int | None = None,
+) -> BillingCredit:
+    """Approve the pending step; the last approval approves the credit."""
+    require(user, Permission.DECIDE_APPROVALS)
+    credit = _pending_credit(session, credit_id)
+    step = _step_to_decide(session, credit, user, expected_step)
+
+    finished = approvals.decide_step(
+        session,
+        step=step,
+        approve=True,
+        user=user,
+        comment=comment,
+        actor=actor,
+        now=now,
+    )
+    if finished:
+        _approve(session, credit, actor=actor, now=now, reason=comment)
+    return credit
+
+
+def reject(
+    session: Session,
+    *,
+    credit_id: int,
+    user: User,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+    comment: str | None,
+    expected_step: int | None = None,
+) -> BillingCredit:
+    """Reject the pending step and with it the credit; a comment is required."""
+    require(user, Permission.DECIDE_APPROVALS)
+    if not comment or not comment.strip():
+        raise ValidationFailed.on("comment", "a rejection needs a comment")
+    credit = _pending_credit(session, credit_id)
+    step = _step_to_decide(session, credit, user, expected_step)
+
+    approvals.decide_step(
+        session,
+        step=step,
+        approve=False,
+        user=user,
+        comment=comment,
+        actor=actor,
+        now=now,
+    )
+    lifecycle.transition(
+        session, credit, CreditStatus.REJECTED, actor=actor, now=now, reason=comment
+    )
+    cases.resolve_if_settled(
+        session, credit.case_id, actor=actor, now=now, settings=settings
+    )
+    return credit
+
+
+def recall(
+    session: Session,
+    *,
+    credit_id: int,
+    user: User,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+    comment: str | None = None,
+) -> BillingCredit:
+    """The requester withdraws a credit that is still awaiting approval."""
+    credit = lifecycle.load_for_update(session, credit_id)
+    if credit.requested_by_id != user.id:
+        raise Forbidden("only the agent who requested a credit may recall it")
+    if credit.status != CreditStatus.PENDING_APPROVAL:
+        raise InvalidState(
+            f"credit {credit.number} is {credit.status.value}; only a credit "
+            "awaiting approval can be recalled",
+            extra={"status": credit.status.value},
+        )
+
+    approvals.recall_request(session, credit_id=credit.id, now=now)
+    lifecycle.transition(
+        session, credit, CreditStatus.RECALLED, actor=actor, now=now, reason=comment
+    )
+    cases.resolve_if_settled(
+        session, credit.case_id, actor=actor, now=now, settings=settings
+    )
+    return credit
+
+
+def list_credits(
+    session: Session,
+    *,
+    status: CreditStatus | None,
+    case_id: int | None,
+    account_id: int | None,
+    before_id: int | None,
+    limit: int,
+) -> list[BillingCredit]:
+    query = sa.select(BillingCredit).order_by(BillingCredit.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(BillingCredit.status == status)
+    if case_id is not None:
+        query = query.where(BillingCredit.case_id == case_id)
+    if account_id is not None:
+        query = query.where(BillingCredit.account_id == account_id)
+    if before_id is not None:
+        query = query.where(BillingCredit.id < before_id)
+    return list(session.scalars(query))
+
+
+def history(
+    session: Session, credit_id: int
+) -> tuple[BillingCredit, list[AuditEntry], list[ApprovalStep]]:
+    credit = get_credit(session, credit_id)
+    entries = audit.entries_for(session, entity_type="credit", entity_id=credit.id)
+    return credit, entries, approvals.steps_of(session, credit.id)
