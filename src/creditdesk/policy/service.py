@@ -1,0 +1,377 @@
+"""The policy in force, applying new versions, and judging a credit.
+
+The highest version in ``policy_versions`` is in force. A database without one
+gets the shipped default as version 1 the first time a policy is needed.
+"""
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from creditdesk.accounts.models import Account, Contract, ContractStatus
+from creditdesk.actors import Actor, Channel
+from creditdesk.audit import service as audit
+from creditdesk.cases.models import Case
+from creditdesk.clock import system_clock
+from creditdesk.credits.models import BillingCredit, CreditStatus
+from creditdesk.errors import Conflict, NotFound
+from creditdesk.policy.engine import ContractFacts, CreditFacts, Decision, evaluate
+from creditdesk.policy.models import PolicyVersion
+from creditdesk.policy.schemas import (
+    Policy,
+    checksum,
+    default_policy_text,
+    parse_policy,
+)
+
+log = structlog.get_logger(__name__)
+
+AUDIT_ENTITY = "policy"
+SYSTEM_NAME = "system"
+
+# Credits in these states no longer count against caps or as duplicates.
+DEAD_STATUSES = (
+    CreditStatus.REFUSED,
+    CreditStatus.REJECTED,
+    CreditStatus.RECALLED,
+    CreditStatus.VOIDED,
+)
+
+# Parsed documents by checksum: a version never changes, and keying on the
+# text rather than the number stays right across databases in one process.
+_parsed: dict[str, Policy] = {}
+_parsed_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class ActivePolicy:
+    version: int
+    policy: Policy
+
+
+def active_policy(
+    session: Session, *, now: datetime | None = None, actor: Actor | None = None
+) -> ActivePolicy:
+    """The policy in force, installing the shipped default if there is none.
+
+    ``now`` and ``actor`` only matter for that first install (its timestamp and
+    audit entry); they default to the system clock and the system actor.
+    """
+    # Only the number and checksum: the document is read once per process.
+    head = session.execute(
+        sa.select(PolicyVersion.version, PolicyVersion.checksum)
+        .order_by(PolicyVersion.version.desc())
+        .limit(1)
+    ).first()
+    if head is None:
+        row = _install_default(
+            session,
+            now=now or system_clock(),
+            actor=actor or Actor.system(Channel.WORKER, name=SYSTEM_NAME),
+        )
+        return ActivePolicy(row.version, _parse_cached(row.document, row.checksum))
+
+    version, digest = head
+    policy = _parsed.get(digest)
+    if policy is None:
+        policy = policy_version(session, version).policy
+    return ActivePolicy(version, policy)
+
+
+def policy_version(session: Session, version: int) -> ActivePolicy:
+    """A past or present version, to explain a decision taken under it."""
+    row = version_row(session, version)
+    return ActivePolicy(row.version, _parse_cached(row.document, row.checksum))
+
+
+def version_row(session: Session, version: int) -> PolicyVersion:
+    """The stored version (document text, author, comment); NotFound if absent."""
+    row = session.scalars(
+        sa.select(PolicyVersion).where(PolicyVersion.version == version)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"Policy version {version} does not exist")
+    return row
+
+
+def apply_policy(
+    session: Session,
+    *,
+    text: str,
+    actor: Actor,
+    now: datetime,
+    comment: str | None = None,
+) -> PolicyVersion:
+    """Validate a YAML document and put it in force as the next version.
+
+    Raises ValidationFailed naming the YAML path at fault, or Conflict when
+    another version was applied at the same moment.
+    """
+    policy = parse_policy(text)
+
+    previous = _latest(session)
+    version = previous.version + 1 if previous else 1
+    row = _insert(
+        session, text=text, version=version, actor=actor, now=now, comment=comment
+    )
+    if row is None:
+        raise Conflict(
+            f"Policy version {version} was applied by someone else at the same "
+            "time; review it and apply again"
+        )
+    _remember(row.checksum, policy)
+
+    audit.record(
+        session,
+        actor=actor,
+        action="policy.applied",
+        entity_type=AUDIT_ENTITY,
+        entity_id=row.version,
+        changes={
+            "version": (previous.version if previous else None, row.version),
+            "checksum": (previous.checksum if previous else None, row.checksum),
+        },
+        reason=comment,
+        now=now,
+    )
+    log.info("policy.applied", version=row.version, actor=actor.name)
+    return row
+
+
+def gather_facts(
+    session: Session,
+    *,
+    case: Case,
+    account: Account,
+    requester_role: str,
+    amount_minor: int,
+    currency: str,
+    credit_type: str,
+    reason: str,
+    now: datetime,
+    exclude_credit_id: int | None = None,
+    policy: Policy,
+) -> CreditFacts:
+    """Read what the policy needs about a credit that is about to be judged."""
+    contract = _active_contract(session, account_id=account.id, case=case, now=now)
+    recent_total, near_duplicate = _recent_credits(
+        session,
+        account_id=account.id,
+        amount_minor=amount_minor,
+        currency=currency,
+        reason=reason,
+        now=now,
+        exclude_credit_id=exclude_credit_id,
+        policy=policy,
+    )
+
+    # A disputed amount in another currency cannot bound this credit.
+    disputed = case.disputed_amount_minor if case.currency == currency else None
+    return CreditFacts(
+        amount_minor=amount_minor,
+        currency=currency,
+        credit_type=credit_type,
+        reason=reason,
+        requester_role=str(requester_role),
+        account_status=str(account.status),
+        case_status=str(case.status),
+        case_product=case.product,
+        disputed_amount_minor=disputed,
+        contract=contract,
+        recent_total_minor=recent_total,
+        near_duplicate=near_duplicate,
+    )
+
+
+def judge(
+    session: Session,
+    *,
+    case: Case,
+    account: Account,
+    requester_role: str,
+    amount_minor: int,
+    currency: str,
+    credit_type: str,
+    reason: str,
+    now: datetime,
+    exclude_credit_id: int | None = None,
+) -> Decision:
+    """Judge a credit against the policy in force."""
+    active = active_policy(session, now=now)
+    facts = gather_facts(
+        session,
+        case=case,
+        account=account,
+        requester_role=requester_role,
+        amount_minor=amount_minor,
+        currency=currency,
+        credit_type=credit_type,
+        reason=reason,
+        now=now,
+        exclude_credit_id=exclude_credit_id,
+        policy=active.policy,
+    )
+    decision = evaluate(active.policy, active.version, facts)
+
+    log.info(
+        "policy.judged",
+        case_id=case.id,
+        outcome=decision.outcome.value,
+        rules=decision.rule_ids,
+        policy_version=active.version,
+    )
+    return decision
+
+
+def _latest(session: Session) -> PolicyVersion | None:
+    return session.scalars(
+        sa.select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1)
+    ).first()
+
+
+def _install_default(session: Session, *, now: datetime, actor: Actor) -> PolicyVersion:
+    text = default_policy_text()
+    row = _insert(
+        session,
+        text=text,
+        version=1,
+        actor=actor,
+        now=now,
+        comment="Shipped default policy",
+        created_by=SYSTEM_NAME,
+    )
+    if row is None:
+        # Another process installed it first; theirs is the same document.
+        latest = _latest(session)
+        if latest is None:
+            raise Conflict("The default policy could not be installed; try again")
+        return latest
+
+    audit.record(
+        session,
+        actor=actor,
+        action="policy.applied",
+        entity_type=AUDIT_ENTITY,
+        entity_id=row.version,
+        changes={"version": (None, 1), "checksum": (None, row.checksum)},
+        reason="Shipped default policy installed",
+        now=now,
+    )
+    log.info("policy.installed_default", version=1)
+    return row
+
+
+def _insert(
+    session: Session,
+    *,
+    text: str,
+    version: int,
+    actor: Actor,
+    now: datetime,
+    comment: str | None,
+    created_by: str | None = None,
+) -> PolicyVersion | None:
+    """Insert a version; None when that number was taken concurrently."""
+    row = PolicyVersion(
+        version=version,
+        document=text,
+        checksum=checksum(text),
+        comment=comment,
+        created_by=(created_by or actor.name)[:100],
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
+    return row
+
+
+def _parse_cached(text: str, digest: str) -> Policy:
+    policy = _parsed.get(digest)
+    if policy is None:
+        policy = parse_policy(text)
+        _remember(digest, policy)
+    return policy
+
+
+def _remember(digest: str, policy: Policy) -> None:
+    with _parsed_lock:
+        _parsed[digest] = policy
+
+
+def _active_contract(
+    session: Session, *, account_id: int, case: Case, now: datetime
+) -> ContractFacts | None:
+    if case.product is None:
+        return None
+
+    today = now.date()
+    contract = session.scalars(
+        sa.select(Contract)
+        .where(
+            Contract.account_id == account_id,
+            Contract.product == case.product,
+            Contract.status == ContractStatus.ACTIVE,
+            Contract.starts_on <= today,
+            sa.or_(Contract.ends_on.is_(None), Contract.ends_on >= today),
+        )
+        # Overlapping contracts: the most recently started one governs.
+        .order_by(Contract.starts_on.desc(), Contract.id.desc())
+        .limit(1)
+    ).first()
+    if contract is None:
+        return None
+    return ContractFacts(
+        id=contract.id,
+        product=contract.product,
+        credit_types=contract.credit_types,
+        cap_minor=contract.credit_cap_minor,
+    )
+
+
+def _recent_credits(
+    session: Session,
+    *,
+    account_id: int,
+    amount_minor: int,
+    currency: str,
+    reason: str,
+    now: datetime,
+    exclude_credit_id: int | None,
+    policy: Policy,
+) -> tuple[int, bool]:
+    """The rolling-window total and whether a near duplicate exists, in one query."""
+    eligibility = policy.eligibility
+    cap_start = now - timedelta(days=eligibility.rolling_cap_days)
+    duplicate_start = now - timedelta(days=eligibility.near_duplicate_days)
+    credit = BillingCredit
+
+    in_cap_window = credit.created_at >= cap_start
+    is_duplicate = sa.and_(
+        credit.created_at >= duplicate_start,
+        credit.amount_minor == amount_minor,
+        credit.reason == reason,
+    )
+    query = sa.select(
+        sa.func.coalesce(
+            sa.func.sum(sa.case((in_cap_window, credit.amount_minor), else_=0)), 0
+        ),
+        sa.func.coalesce(sa.func.max(sa.case((is_duplicate, 1), else_=0)), 0),
+    ).where(
+        credit.account_id == account_id,
+        credit.created_at >= min(cap_start, duplicate_start),
+        credit.currency == currency,
+        credit.status.not_in(DEAD_STATUSES),
+    )
+    if exclude_credit_id is not None:
+        query = query.where(credit.id != exclude_credit_id)
+
+    total, duplicate = session.execute(query).one()
+    return int(total), bool(duplicate)
