@@ -22,9 +22,7 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "outbox_messages"
-    __table_args__ = (
-        sa.Index("ix_outbox_messages_due", "status", "available_at"),
-    )
+    __table_args__ = (sa.Index("ix_outbox_messages_due", "status", "available_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     topic: Mapped[str] = mapped_column(sa.String(64))

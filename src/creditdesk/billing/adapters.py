@@ -1,0 +1,62 @@
+"""The interface every billing system implements, and the choice between them.
+
+An adapter posts one credit memo per idempotency key, however often it is
+asked: the worker delivers at least once, so the receiving side must make that
+exactly once. Before posting again after a crash or a long pause, the worker
+asks ``find_by_idempotency_key`` whether an earlier attempt got through.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from creditdesk.outbox.errors import PermanentError, TransientError
+
+
+@dataclass(frozen=True, slots=True)
+class PostingRequest:
+    """One credit memo to raise, with everything a vendor API asks for."""
+
+    idempotency_key: str
+    credit_id: int
+    credit_number: str
+    account_number: str
+    external_account_id: str | None
+    amount_minor: int
+    currency: str
+    reason: str
+    credit_type: str
+    invoice_ref: str | None
+    memo_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostingResult:
+    """What the billing system answered.
+
+    ``applied`` is true when the memo already reduced the balance; otherwise the
+    vendor applies it later and reconciliation picks that up.
+    """
+
+    external_ref: str
+    applied: bool
+    raw_status: str
+
+
+class BillingTransientError(TransientError):
+    """The vendor could not answer now (timeout, 5xx, rate limit): retry later."""
+
+
+class BillingRejectedError(PermanentError):
+    """The vendor refused the memo (a validation error): retrying cannot help."""
+
+
+class BillingAdapter(Protocol):
+    """A billing system that can raise credit memos idempotently."""
+
+    def post_credit(self, request: PostingRequest) -> PostingResult:
+        """Raise the memo, or return the one already raised for this key."""
+        ...
+
+    def find_by_idempotency_key(self, key: str) -> PostingResult | None:
+        """The memo an earlier request with this key raised, if any."""
+        ...

@@ -1,0 +1,147 @@
+"""The built-in ledger: a billing system that lives in our own database.
+
+It is treated as if it were remote. It commits in its own transaction, never
+in the caller's, and it knows each memo by its idempotency key, so a repeated
+request returns the memo already raised instead of crediting twice. That keeps
+the posting task honest: it cannot lean on sharing a transaction with the
+ledger, because no real vendor would let it.
+"""
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from creditdesk.accounts.models import Account
+from creditdesk.billing.adapters import (
+    BillingRejectedError,
+    BillingTransientError,
+    PostingRequest,
+    PostingResult,
+)
+from creditdesk.billing.models import LedgerEntry, LedgerMemo, MemoStatus
+from creditdesk.clock import Clock
+from creditdesk.db import read_only, transaction
+
+log = structlog.get_logger(__name__)
+
+_DESCRIPTION_CHARS = 200
+
+
+class LedgerAdapter:
+    """Raises and applies credit memos in the ledger tables, idempotently."""
+
+    def __init__(self, session_factory: sessionmaker[Session], *, clock: Clock):
+        self._session_factory = session_factory
+        self._clock = clock
+
+    def post_credit(self, request: PostingRequest) -> PostingResult:
+        """Raise and apply a memo, or return the one this key already raised."""
+        try:
+            with transaction(self._session_factory) as session:
+                memo = _memo_by_key(session, request.idempotency_key)
+                if memo is None:
+                    memo = _raise_and_apply(session, request, self._clock)
+                result = _result(memo)
+        except IntegrityError:
+            # A concurrent request with the same key committed first.
+            existing = self.find_by_idempotency_key(request.idempotency_key)
+            if existing is None:
+                raise BillingTransientError(
+                    "the ledger refused the memo; try again"
+                ) from None
+            return existing
+        return result
+
+    def find_by_idempotency_key(self, key: str) -> PostingResult | None:
+        """The memo raised for ``key``, if there is one."""
+        with self._session_factory() as session:
+            read_only(session)
+            memo = _memo_by_key(session, key)
+            return None if memo is None else _result(memo)
+
+
+def account_balance(session: Session, account_id: int) -> int:
+    """The account's ledger balance in minor units (credits are negative)."""
+    total = session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount_minor), 0)).where(
+            LedgerEntry.account_id == account_id
+        )
+    )
+    return int(total or 0)
+
+
+def _memo_by_key(session: Session, key: str) -> LedgerMemo | None:
+    return session.scalars(
+        sa.select(LedgerMemo).where(LedgerMemo.idempotency_key == key)
+    ).one_or_none()
+
+
+def _raise_and_apply(
+    session: Session, request: PostingRequest, clock: Clock
+) -> LedgerMemo:
+    account = _valid_account(session, request)
+    now = clock()
+
+    memo = LedgerMemo(
+        idempotency_key=request.idempotency_key,
+        account_id=account.id,
+        credit_id=request.credit_id,
+        amount_minor=request.amount_minor,
+        currency=request.currency,
+        status=MemoStatus.POSTED,
+        created_at=now,
+    )
+    session.add(memo)
+    session.flush()
+
+    # The ledger applies a memo as soon as it is raised; a vendor may not.
+    session.add(
+        LedgerEntry(
+            account_id=account.id,
+            memo_id=memo.id,
+            amount_minor=-request.amount_minor,
+            currency=request.currency,
+            description=f"{memo.reference} {request.memo_text}"[:_DESCRIPTION_CHARS],
+            created_at=now,
+        )
+    )
+    memo.status = MemoStatus.APPLIED
+    memo.applied_at = now
+    session.flush()
+
+    log.info(
+        "ledger.memo_applied",
+        memo=memo.reference,
+        account_id=account.id,
+        credit_id=request.credit_id,
+        amount_minor=request.amount_minor,
+        currency=request.currency,
+    )
+    return memo
+
+
+def _valid_account(session: Session, request: PostingRequest) -> Account:
+    account = session.scalars(
+        sa.select(Account).where(Account.number == request.account_number)
+    ).one_or_none()
+    if account is None:
+        raise BillingRejectedError(
+            f"the ledger has no account {request.account_number}"
+        )
+    if account.currency != request.currency:
+        raise BillingRejectedError(
+            f"account {account.number} is kept in {account.currency}, "
+            f"not {request.currency}"
+        )
+    if request.amount_minor <= 0:
+        raise BillingRejectedError("a credit memo needs a positive amount")
+    return account
+
+
+def _result(memo: LedgerMemo) -> PostingResult:
+    return PostingResult(
+        external_ref=memo.reference,
+        applied=memo.status == MemoStatus.APPLIED,
+        raw_status=memo.status.value,
+    )

@@ -1,0 +1,27 @@
+"""Which adapter speaks to which billing system: wired in this one place."""
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from creditdesk.accounts.models import BillingSystem
+from creditdesk.billing.adapters import BillingAdapter
+from creditdesk.billing.ledger import LedgerAdapter
+from creditdesk.clock import Clock
+from creditdesk.config import Settings
+from creditdesk.outbox.errors import PermanentError
+
+
+def adapter_for(
+    system: BillingSystem,
+    *,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+) -> BillingAdapter:
+    """The adapter for an account's billing system.
+
+    A system without an adapter is a permanent failure: retrying would not
+    configure it. Vendor adapters read their credentials from ``settings``.
+    """
+    if system == BillingSystem.LEDGER:
+        return LedgerAdapter(session_factory, clock=clock)
+    raise PermanentError(f"billing system {system.value!r} is not configured")

@@ -1,0 +1,13 @@
+"""The one place that says which job handles which outbox topic."""
+
+from creditdesk.billing.tasks import PostCredit
+from creditdesk.outbox.handlers import Handler
+
+CREDIT_POST = "credit.post"
+
+
+def default_handlers() -> dict[str, Handler]:
+    """Topic -> handler for a worker started without an explicit registry."""
+    return {
+        CREDIT_POST: PostCredit(),
+    }
