@@ -56,7 +56,9 @@ def make_user(
 
 
 def make_token(session: Session, *, user: User) -> str:
-    return issue_token(session, user=user, now=now(), ttl=timedelta(days=1))
+    return issue_token(
+        session, user=user, actor=TEST_ACTOR, now=now(), ttl=timedelta(days=1)
+    )
 
 
 def make_account(

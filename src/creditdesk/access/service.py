@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from creditdesk.access.models import ApiToken
 from creditdesk.actors import Actor, Channel
+from creditdesk.audit import service as audit
 from creditdesk.errors import Forbidden, NotAuthenticated
 from creditdesk.users.models import Role, User
 
@@ -73,6 +74,7 @@ def issue_token(
     session: Session,
     *,
     user: User,
+    actor: Actor,
     now: datetime,
     ttl: timedelta | None,
     name: str = "cli",
@@ -80,18 +82,35 @@ def issue_token(
 ) -> str:
     """Create a token for ``user`` and return the secret (shown only once)."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(
-        ApiToken(
-            user_id=user.id,
-            token_hash=_digest(raw),
-            prefix=raw[: len(TOKEN_PREFIX) + 6],
-            name=name,
-            scopes=list(scopes),
-            created_at=now,
-            expires_at=now + ttl if ttl else None,
-        )
+    token = ApiToken(
+        user_id=user.id,
+        token_hash=_digest(raw),
+        prefix=raw[: len(TOKEN_PREFIX) + 6],
+        name=name,
+        scopes=list(scopes),
+        created_at=now,
+        expires_at=now + ttl if ttl else None,
     )
+    session.add(token)
     session.flush()
+
+    # The audit trail names the token by id and prefix; the secret never
+    # leaves this function except to the caller.
+    audit.record(
+        session,
+        actor=actor,
+        action="token.issued",
+        entity_type="user",
+        entity_id=user.id,
+        changes={
+            "token_id": (None, token.id),
+            "token_prefix": (None, token.prefix),
+            "name": (None, name),
+            "scopes": (None, list(scopes)),
+            "expires_at": (None, token.expires_at),
+        },
+        now=now,
+    )
     return raw
 
 
