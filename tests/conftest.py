@@ -114,9 +114,13 @@ def org(session_factory: sessionmaker[Session]) -> Org:
     return make_org(session_factory)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_server(settings: Settings, engine: Engine) -> Iterator[str]:
-    """The app served by uvicorn on a free loopback port, with its worker."""
+    """The app served by uvicorn on a free loopback port, with its worker.
+
+    Module-scoped: its worker drains the shared outbox, so it must not outlive
+    the tests that asked for it and race the others' explicit worker runs.
+    """
     app = create_app(settings, engine=engine, start_worker=True)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -9,9 +9,7 @@ from creditdesk.models import Base
 
 def test_migrations_match_models(engine: Engine) -> None:
     with engine.connect() as connection:
-        context = MigrationContext.configure(
-            connection, opts={"compare_type": True}
-        )
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, Base.metadata)
 
     assert differences == []

@@ -7,7 +7,7 @@ more fractional digits than the currency has. Nothing is ever rounded.
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from iso4217 import Currency
 
@@ -20,7 +20,7 @@ class MoneyError(ValueError):
     """A money value that cannot be taken as it stands."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def currency_exponent(code: str) -> int:
     """Minor-unit digits of an ISO 4217 currency; MoneyError if it has none."""
     if not (len(code) == 3 and code.isascii() and code.isupper()):
@@ -38,21 +38,18 @@ def parse_amount(text: str, currency: str) -> int:
     """Turn ``"10.50"`` into minor units (1050 for GBP) or raise MoneyError."""
     exponent = currency_exponent(currency)
     if not isinstance(text, str):
-        raise MoneyError("amount must be a decimal string such as \"10.00\"")
+        raise MoneyError('amount must be a decimal string such as "10.00"')
 
     match = _DECIMAL.fullmatch(text)
     if match is None:
-        raise MoneyError(
-            f"{text!r} is not a plain decimal amount such as \"10.00\""
-        )
+        raise MoneyError(f'{text!r} is not a plain decimal amount such as "10.00"')
 
     integer, fraction = match["int"], match["frac"] or ""
     if len(integer.lstrip("0")) > MAX_INTEGER_DIGITS:
         raise MoneyError(f"amount has more than {MAX_INTEGER_DIGITS} integer digits")
     if len(fraction) > exponent:
         raise MoneyError(
-            f"{currency} allows {exponent} decimal places; {text!r} has "
-            f"{len(fraction)}"
+            f"{currency} allows {exponent} decimal places; {text!r} has {len(fraction)}"
         )
 
     return int(integer) * 10**exponent + int(fraction.ljust(exponent, "0") or "0")

@@ -16,7 +16,8 @@ from creditdesk.accounts.models import (
 from creditdesk.actors import Actor
 from creditdesk.audit import service as audit
 from creditdesk.errors import Conflict, NotFound, ValidationFailed
-from creditdesk.money import currency_exponent
+from creditdesk.money import MoneyError, currency_exponent
+from creditdesk.policy import service as policy
 
 
 def get_account(session: Session, account_id: int) -> Account:
@@ -46,7 +47,10 @@ def create_account(
     external_account_id: str | None = None,
     status: AccountStatus = AccountStatus.ACTIVE,
 ) -> Account:
-    currency_exponent(currency)
+    try:
+        currency_exponent(currency)
+    except MoneyError as error:
+        raise ValidationFailed.on("currency", str(error)) from None
     number = number or f"ACC-{secrets.token_hex(4).upper()}"
     taken = session.scalar(sa.select(Account.id).where(Account.number == number))
     if taken is not None:
@@ -102,6 +106,7 @@ def create_contract(
         raise ValidationFailed.on("ends_on", "ends_on is before starts_on")
     if credit_cap_minor < 0:
         raise ValidationFailed.on("credit_cap", "the credit cap cannot be negative")
+    _check_credit_types(session, credit_types)
 
     contract = Contract(
         account_id=account.id,
@@ -132,6 +137,19 @@ def create_contract(
         now=now,
     )
     return contract
+
+
+def _check_credit_types(session: Session, credit_types: list[str] | None) -> None:
+    if credit_types is None:
+        return
+    known = policy.active_policy(session).policy.credit_types
+    unknown = sorted(set(credit_types) - set(known))
+    if unknown:
+        raise ValidationFailed.on(
+            "credit_types",
+            f"unknown credit types {', '.join(unknown)}; the policy knows "
+            f"{', '.join(sorted(known))}",
+        )
 
 
 def contracts_of(session: Session, account_id: int) -> list[Contract]:
