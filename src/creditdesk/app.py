@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from creditdesk import __version__
+from creditdesk.access.service import TokenCache
 from creditdesk.accounts import endpoints as accounts
 from creditdesk.api import problems
 from creditdesk.api.middleware import RequestIdMiddleware
@@ -71,6 +72,7 @@ def create_app(
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.clock = clock
+    app.state.token_cache = TokenCache(settings.auth_cache_seconds)
 
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)

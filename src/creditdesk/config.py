@@ -32,6 +32,9 @@ class Settings(BaseSettings):
 
     resolve_case_when_settled: bool = True
     token_ttl_days: int = Field(default=90, ge=1)
+    # How long an authenticated token is trusted without a database lookup;
+    # revocations and deactivations take effect within this time.
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     secret_key: SecretStr = SecretStr("development-only-secret-change-me")
 
     @field_validator("database_url")

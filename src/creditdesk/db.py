@@ -4,6 +4,7 @@ Services receive a Session and only flush; whoever opened the session (the
 request, a worker job, a CLI command) owns the commit.
 """
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,6 +24,8 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 # An execution option marking a session that only reads: on SQLite it begins
 # a deferred transaction that does not queue behind writers.
@@ -62,7 +65,9 @@ class Base(DeclarativeBase):
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling begins lazily and DEFERRED, which lets
     # two writers deadlock on lock upgrade. We issue BEGIN IMMEDIATE ourselves so
-    # writers queue on busy_timeout instead, which also serialises decisions.
+    # writers queue instead, which also serialises decisions on a credit.
+    writers = _WriterQueue()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -70,15 +75,52 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
         if connection.get_execution_options().get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")
-        else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        writers.enter(connection.info)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        writers.leave(record.info)
+
+    @event.listens_for(engine.pool, "invalidate")
+    def _on_invalidate(_dbapi_connection: Any, record: Any, _exc: Any) -> None:
+        writers.leave(record.info)
+
+
+class _WriterQueue:
+    """One writing transaction at a time within this process.
+
+    SQLite's busy handler retries a locked database by sleeping up to 100 ms at
+    a time, so under contention some writers lose again and again while others
+    get straight through. Threads of one process instead wait on this lock in
+    turn, and only writers in other processes meet the busy handler. A
+    connection holds the lock from its first write transaction until it goes
+    back to the pool, which is after its COMMIT or ROLLBACK.
+    """
+
+    _HELD = "creditdesk_writer_lock"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def enter(self, info: dict[str, Any]) -> None:
+        if info.get(self._HELD):
+            return
+        # The timeout is a safety valve against a connection that never comes
+        # back to the pool; SQLite's own busy timeout still guards the file.
+        info[self._HELD] = self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+
+    def leave(self, info: dict[str, Any]) -> None:
+        if info.pop(self._HELD, False):
+            self._lock.release()
 
 
 def create_engine(url: str, **kwargs: Any) -> Engine:
@@ -88,7 +130,12 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
         engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+            url,
+            connect_args={
+                "check_same_thread": False,
+                "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+            },
+            **kwargs,
         )
         _configure_sqlite(engine)
         return engine

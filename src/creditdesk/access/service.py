@@ -6,6 +6,7 @@ is sound for high-entropy secrets (passwords, by contrast, get argon2id).
 
 import hashlib
 import secrets
+import threading
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -114,8 +115,52 @@ def issue_token(
     return raw
 
 
-def authenticate(session: Session, raw: str, *, now: datetime) -> User:
-    """The active user behind a bearer token, or NotAuthenticated."""
+class TokenCache:
+    """Recently authenticated tokens, so a busy client is not looked up on
+    every request. An entry lives ``ttl_seconds`` at most and never past the
+    token's own expiry, so a revocation or deactivation takes effect within
+    that many seconds. A TTL of zero turns the cache off.
+    """
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._max = max_entries
+        self._entries: dict[str, tuple[User, datetime]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, raw: str, *, now: datetime) -> User | None:
+        if not self._ttl:
+            return None
+        with self._lock:
+            entry = self._entries.get(_digest(raw))
+        if entry is None or entry[1] <= now:
+            return None
+        return entry[0]
+
+    def put(
+        self, raw: str, user: User, *, now: datetime, expires: datetime | None
+    ) -> None:
+        if not self._ttl:
+            return
+        until = min(now + self._ttl, expires) if expires else now + self._ttl
+        with self._lock:
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            self._entries[_digest(raw)] = (user, until)
+
+
+def authenticate(
+    session: Session, raw: str, *, now: datetime, cache: TokenCache | None = None
+) -> User:
+    """The active user behind a bearer token, or NotAuthenticated.
+
+    With a cache, the user is detached from ``session`` so it can be shared
+    between requests; read its columns, and load related rows through a session.
+    """
+    if cache is not None:
+        cached = cache.get(raw, now=now)
+        if cached is not None:
+            return cached
     row = session.execute(
         sa.select(ApiToken, User)
         .join(User, User.id == ApiToken.user_id)
@@ -129,4 +174,7 @@ def authenticate(session: Session, raw: str, *, now: datetime) -> User:
         raise NotAuthenticated("the bearer token has expired or been revoked")
     if not user.is_active:
         raise NotAuthenticated("the user behind this token is deactivated")
+    if cache is not None:
+        session.expunge(user)
+        cache.put(raw, user, now=now, expires=token.expires_at)
     return user

@@ -69,8 +69,11 @@ def get_current_user(request: Request, now: Now) -> User:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("send an Authorization: Bearer <token> header")
-    with read_only(request.app.state.session_factory()) as session:
-        user = access.authenticate(session, token.strip(), now=now)
+    cache = request.app.state.token_cache
+    user = cache.get(token.strip(), now=now)
+    if user is None:
+        with read_only(request.app.state.session_factory()) as session:
+            user = access.authenticate(session, token.strip(), now=now, cache=cache)
     request.state.user_id = user.id
     structlog.contextvars.bind_contextvars(user_id=user.id)
     return user

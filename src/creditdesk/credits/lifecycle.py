@@ -86,6 +86,44 @@ def transition(
     **fields: Any,
 ) -> None:
     """Move ``credit`` to ``target``, setting ``fields`` and auditing the change."""
+    changes = _apply(credit, target, now=now, fields=fields)
+    _record(session, credit, target, changes, actor=actor, now=now, reason=reason)
+
+
+def insert_judged(
+    session: Session,
+    credit: BillingCredit,
+    target: CreditStatus,
+    *,
+    requested: dict[str, object],
+    actor: Actor,
+    now: datetime,
+    reason: str | None = None,
+) -> None:
+    """Insert a new credit directly in the state its judgement put it in.
+
+    The row is written once, but the trail still shows both steps: the
+    request arriving as ``submitted`` with ``requested`` fields, then the move
+    to ``target`` with the reason.
+    """
+    credit.status = CreditStatus.SUBMITTED
+    changes = _apply(credit, target, now=now, fields={})
+    session.add(credit)
+    session.flush()
+
+    arrival = {name: (None, value) for name, value in requested.items()}
+    arrival["status"] = (None, CreditStatus.SUBMITTED)
+    _record(session, credit, S.SUBMITTED, arrival, actor=actor, now=now, reason=None)
+    _record(session, credit, target, changes, actor=actor, now=now, reason=reason)
+
+
+def _apply(
+    credit: BillingCredit,
+    target: CreditStatus,
+    *,
+    now: datetime,
+    fields: dict[str, Any],
+) -> dict[str, tuple[object, object]]:
     if not can_move(credit, target):
         raise InvalidState(
             f"credit {credit.number} is {credit.status.value} and cannot become "
@@ -104,7 +142,19 @@ def transition(
             setattr(credit, name, value)
     credit.status = target
     credit.updated_at = now
+    return changes
 
+
+def _record(
+    session: Session,
+    credit: BillingCredit,
+    target: CreditStatus,
+    changes: dict[str, tuple[object, object]],
+    *,
+    actor: Actor,
+    now: datetime,
+    reason: str | None,
+) -> None:
     audit.record(
         session,
         actor=actor,

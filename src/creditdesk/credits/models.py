@@ -78,7 +78,7 @@ class BillingCredit(Base):
 
     @property
     def number(self) -> str:
-        return format_number(self.id)
+        return format_number(self.id) if self.id is not None else "a new credit"
 
 
 def format_number(credit_id: int) -> str:

@@ -5,6 +5,7 @@ job that called it commits, so the credit, its audit entries and its outbox
 message become visible together or not at all.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -56,7 +57,14 @@ def _account_locked(session: Session, account_id: int) -> Account:
     return account
 
 
-def _check_request(session: Session, data: CreditIn) -> tuple[Case, Account]:
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    case: Case
+    account: Account
+    policy: policy.ActivePolicy
+
+
+def _check_request(session: Session, data: CreditIn) -> _Checked:
     case = _case_for_input(session, data.case_id)
     account = _account_locked(session, case.account_id)
     if data.currency != account.currency:
@@ -72,28 +80,28 @@ def _check_request(session: Session, data: CreditIn) -> tuple[Case, Account]:
     if data.reason not in active.policy.reason_codes:
         known = ", ".join(sorted(active.policy.reason_codes))
         raise ValidationFailed.on("reason", f"unknown reason; use one of {known}")
-    return case, account
+    return _Checked(case, account, active)
 
 
 def _judge(
     session: Session,
     *,
     data: CreditIn,
-    case: Case,
-    account: Account,
+    checked: _Checked,
     requester: User,
     now: datetime,
 ) -> Decision:
     return policy.judge(
         session,
-        case=case,
-        account=account,
+        case=checked.case,
+        account=checked.account,
         requester_role=requester.role.value,
         amount_minor=data.amount_minor,
         currency=data.currency,
         credit_type=data.type,
         reason=data.reason,
         now=now,
+        active=checked.policy,
     )
 
 
@@ -102,10 +110,8 @@ def preview(
 ) -> Decision:
     """What the policy would decide for this request; nothing is written."""
     require(requester, Permission.CREATE_CREDIT)
-    case, account = _check_request(session, data)
-    return _judge(
-        session, data=data, case=case, account=account, requester=requester, now=now
-    )
+    checked = _check_request(session, data)
+    return _judge(session, data=data, checked=checked, requester=requester, now=now)
 
 
 def raise_credit(
@@ -121,10 +127,9 @@ def raise_credit(
     A refusal is recorded too (status ``refused``) so every attempt is traceable.
     """
     require(requester, Permission.CREATE_CREDIT)
-    case, account = _check_request(session, data)
-    decision = _judge(
-        session, data=data, case=case, account=account, requester=requester, now=now
-    )
+    checked = _check_request(session, data)
+    case, account = checked.case, checked.account
+    decision = _judge(session, data=data, checked=checked, requester=requester, now=now)
 
     credit = BillingCredit(
         case_id=case.id,
@@ -138,7 +143,6 @@ def raise_credit(
         justification=data.justification,
         product=data.product or case.product,
         invoice_ref=data.invoice_ref or case.invoice_ref,
-        status=CreditStatus.SUBMITTED,
         policy_version=decision.policy_version,
         decision=decision.to_dict(),
         near_duplicate="near_duplicate" in decision.flags,
@@ -146,70 +150,54 @@ def raise_credit(
         created_at=now,
         updated_at=now,
     )
-    session.add(credit)
-    session.flush()
-    _audit_requested(session, credit, actor=actor, now=now)
-    _act_on(session, credit, decision, requester=requester, actor=actor, now=now)
+    lifecycle.insert_judged(
+        session,
+        credit,
+        _OUTCOME_STATUS[decision.outcome],
+        requested={name: getattr(credit, name) for name in _REQUESTED_FIELDS},
+        actor=actor,
+        now=now,
+        reason="; ".join(rule.message for rule in decision.rules),
+    )
+
+    if decision.outcome is Outcome.APPROVED:
+        _queue_posting(session, credit, now=now)
+    elif decision.outcome is Outcome.APPROVAL_REQUIRED:
+        approvals.open_request(
+            session,
+            credit=credit,
+            kinds=decision.steps,
+            requester=requester,
+            actor=actor,
+            now=now,
+        )
     return credit
 
 
-def _audit_requested(
-    session: Session, credit: BillingCredit, *, actor: Actor, now: datetime
-) -> None:
-    fields = (
-        "case_id",
-        "account_id",
-        "amount_minor",
-        "currency",
-        "type",
-        "reason",
-        "justification",
-        "product",
-        "invoice_ref",
-        "status",
-        "policy_version",
-    )
-    audit.record(
-        session,
-        actor=actor,
-        action=lifecycle.ACTIONS[CreditStatus.SUBMITTED],
-        entity_type="credit",
-        entity_id=credit.id,
-        changes={name: (None, getattr(credit, name)) for name in fields},
-        now=now,
-    )
+_OUTCOME_STATUS = {
+    Outcome.APPROVED: CreditStatus.APPROVED,
+    Outcome.APPROVAL_REQUIRED: CreditStatus.PENDING_APPROVAL,
+    Outcome.REFUSED: CreditStatus.REFUSED,
+}
+
+# What the trail records about a request when it arrives.
+_REQUESTED_FIELDS = (
+    "case_id",
+    "account_id",
+    "amount_minor",
+    "currency",
+    "type",
+    "reason",
+    "justification",
+    "product",
+    "invoice_ref",
+    "policy_version",
+)
 
 
-def _act_on(
-    session: Session,
-    credit: BillingCredit,
-    decision: Decision,
-    *,
-    requester: User,
-    actor: Actor,
-    now: datetime,
-) -> None:
-    why = "; ".join(rule.message for rule in decision.rules)
-    if decision.outcome is Outcome.REFUSED:
-        lifecycle.transition(
-            session, credit, CreditStatus.REFUSED, actor=actor, now=now, reason=why
-        )
-        return
-    if decision.outcome is Outcome.APPROVED:
-        _approve(session, credit, actor=actor, now=now, reason=why)
-        return
-
-    lifecycle.transition(
-        session, credit, CreditStatus.PENDING_APPROVAL, actor=actor, now=now, reason=why
-    )
-    approvals.open_request(
-        session,
-        credit=credit,
-        kinds=decision.steps,
-        requester=requester,
-        actor=actor,
-        now=now,
-    )
+def _queue_posting(session: Session, credit: BillingCredit, *, now: datetime) -> None:
+    """The posting leaves only if this transaction commits (transactional outbox)."""
+    outbox.enqueue(session, topic=POST_TOPIC, payload={"credit_id": credit.id}, now=now)
 
 
 def _approve(
@@ -224,7 +212,7 @@ def _approve(
     lifecycle.transition(
         session, credit, CreditStatus.APPROVED, actor=actor, now=now, reason=reason
     )
-    outbox.enqueue(session, topic=POST_TOPIC, payload={"credit_id": credit.id}, now=now)
+    _queue_posting(session, credit, now=now)
 
 
 def _pending_credit(session: Session, credit_id: int) -> BillingCredit:

@@ -200,9 +200,10 @@ def judge(
     reason: str,
     now: datetime,
     exclude_credit_id: int | None = None,
+    active: ActivePolicy | None = None,
 ) -> Decision:
-    """Judge a credit against the policy in force."""
-    active = active_policy(session, now=now)
+    """Judge a credit against ``active`` (default: the policy in force)."""
+    active = active or active_policy(session, now=now)
     facts = gather_facts(
         session,
         case=case,
@@ -306,25 +307,58 @@ def _remember(digest: str, policy: Policy) -> None:
         _parsed[digest] = policy
 
 
+# The two fact queries run on every credit, so they are built once with bind
+# parameters; only the values change per call.
+_ACTIVE_CONTRACT = (
+    sa.select(Contract)
+    .where(
+        Contract.account_id == sa.bindparam("account_id"),
+        Contract.product == sa.bindparam("product"),
+        Contract.status == ContractStatus.ACTIVE,
+        Contract.starts_on <= sa.bindparam("today"),
+        sa.or_(Contract.ends_on.is_(None), Contract.ends_on >= sa.bindparam("today")),
+    )
+    # Overlapping contracts: the most recently started one governs.
+    .order_by(Contract.starts_on.desc(), Contract.id.desc())
+    .limit(1)
+)
+
+
+def _recent_credits_query() -> sa.Select[tuple[int, int]]:
+    credit = BillingCredit
+    in_cap_window = credit.created_at >= sa.bindparam("cap_start")
+    is_duplicate = sa.and_(
+        credit.created_at >= sa.bindparam("duplicate_start"),
+        credit.amount_minor == sa.bindparam("amount_minor"),
+        credit.reason == sa.bindparam("reason"),
+    )
+    return sa.select(
+        sa.func.coalesce(
+            sa.func.sum(sa.case((in_cap_window, credit.amount_minor), else_=0)), 0
+        ),
+        sa.func.coalesce(sa.func.max(sa.case((is_duplicate, 1), else_=0)), 0),
+    ).where(
+        credit.account_id == sa.bindparam("account_id"),
+        credit.created_at >= sa.bindparam("window_start"),
+        credit.currency == sa.bindparam("currency"),
+        credit.status.not_in(DEAD_STATUSES),
+        # -1 when nothing is excluded: ids are positive.
+        credit.id != sa.bindparam("exclude_id"),
+    )
+
+
+_RECENT_CREDITS = _recent_credits_query()
+
+
 def _active_contract(
     session: Session, *, account_id: int, case: Case, now: datetime
 ) -> ContractFacts | None:
     if case.product is None:
         return None
 
-    today = now.date()
     contract = session.scalars(
-        sa.select(Contract)
-        .where(
-            Contract.account_id == account_id,
-            Contract.product == case.product,
-            Contract.status == ContractStatus.ACTIVE,
-            Contract.starts_on <= today,
-            sa.or_(Contract.ends_on.is_(None), Contract.ends_on >= today),
-        )
-        # Overlapping contracts: the most recently started one governs.
-        .order_by(Contract.starts_on.desc(), Contract.id.desc())
-        .limit(1)
+        _ACTIVE_CONTRACT,
+        {"account_id": account_id, "product": case.product, "today": now.date()},
     ).first()
     if contract is None:
         return None
@@ -351,27 +385,18 @@ def _recent_credits(
     eligibility = policy.eligibility
     cap_start = now - timedelta(days=eligibility.rolling_cap_days)
     duplicate_start = now - timedelta(days=eligibility.near_duplicate_days)
-    credit = BillingCredit
 
-    in_cap_window = credit.created_at >= cap_start
-    is_duplicate = sa.and_(
-        credit.created_at >= duplicate_start,
-        credit.amount_minor == amount_minor,
-        credit.reason == reason,
-    )
-    query = sa.select(
-        sa.func.coalesce(
-            sa.func.sum(sa.case((in_cap_window, credit.amount_minor), else_=0)), 0
-        ),
-        sa.func.coalesce(sa.func.max(sa.case((is_duplicate, 1), else_=0)), 0),
-    ).where(
-        credit.account_id == account_id,
-        credit.created_at >= min(cap_start, duplicate_start),
-        credit.currency == currency,
-        credit.status.not_in(DEAD_STATUSES),
-    )
-    if exclude_credit_id is not None:
-        query = query.where(credit.id != exclude_credit_id)
-
-    total, duplicate = session.execute(query).one()
+    total, duplicate = session.execute(
+        _RECENT_CREDITS,
+        {
+            "cap_start": cap_start,
+            "duplicate_start": duplicate_start,
+            "window_start": min(cap_start, duplicate_start),
+            "amount_minor": amount_minor,
+            "reason": reason,
+            "account_id": account_id,
+            "currency": currency,
+            "exclude_id": -1 if exclude_credit_id is None else exclude_credit_id,
+        },
+    ).one()
     return int(total), bool(duplicate)
