@@ -6,29 +6,23 @@ created for the run and dropped after it. Tests do not clean up; they create
 records with unique random values instead.
 """
 
-import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from creditdesk import migrations
 from creditdesk.app import create_app
 from creditdesk.config import Settings
 from creditdesk.db import create_engine, make_session_factory
+from tests.databases import BACKEND, scratch_database, server_url
 from tests.factories import Org, make_org
-
-BACKEND = os.environ.get("CREDITDESK_TEST_BACKEND", "sqlite")
 
 
 def pytest_report_header() -> str:
@@ -48,28 +42,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if BACKEND == "sqlite":
-        path = Path(tmp_path_factory.mktemp("db")) / "creditdesk.db"
-        url = f"sqlite:///{path}"
-        migrations.upgrade(url)
+    with scratch_database(server_url(), directory=tmp_path_factory.mktemp("db")) as url:
         yield url
-        return
-
-    server_url = os.environ.get("CREDITDESK_TEST_DATABASE_URL")
-    if not server_url:
-        pytest.fail("CREDITDESK_TEST_DATABASE_URL must be set for PostgreSQL")
-    name = f"creditdesk_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        migrations.upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from creditdesk.api.pagination import (
     decode_cursor,
     next_cursor,
 )
+from creditdesk.audit.schemas import AuditEntryOut
 from creditdesk.credits import service
 from creditdesk.credits.models import CreditStatus, parse_number
 from creditdesk.credits.schemas import (
@@ -29,7 +30,6 @@ from creditdesk.credits.schemas import (
     CreditOut,
     DecisionIn,
     DecisionOut,
-    HistoryEntryOut,
     RecallIn,
     StepOut,
 )
@@ -230,6 +230,6 @@ def credit_history(
     return CreditHistoryOut(
         credit_id=credit.id,
         number=credit.number,
-        entries=[HistoryEntryOut.of(e) for e in entries],
+        entries=[AuditEntryOut.of(e) for e in entries],
         steps=[StepOut.model_validate(s) for s in steps],
     )

@@ -1,6 +1,4 @@
-import json
 from datetime import datetime
-from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -15,7 +13,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from creditdesk.api.text import FreeText
 from creditdesk.approvals.models import StepStatus
-from creditdesk.audit.models import AuditEntry
+from creditdesk.audit.schemas import AuditEntryOut
 from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.money import MoneyError, currency_exponent, format_amount, parse_amount
 
@@ -206,34 +204,10 @@ class CreditOut(BaseModel):
         )
 
 
-class HistoryEntryOut(BaseModel):
-    seq: int
-    occurred_at: datetime
-    actor_id: int | None
-    actor_name: str
-    channel: str
-    action: str
-    changes: dict[str, Any]
-    reason: str | None
-
-    @classmethod
-    def of(cls, entry: AuditEntry) -> "HistoryEntryOut":
-        return cls(
-            seq=entry.seq,
-            occurred_at=entry.occurred_at,
-            actor_id=entry.actor_id,
-            actor_name=entry.actor_name,
-            channel=entry.channel,
-            action=entry.action,
-            changes=json.loads(entry.changes),
-            reason=entry.reason,
-        )
-
-
 class CreditHistoryOut(BaseModel):
     credit_id: int
     number: str
-    entries: list[HistoryEntryOut]
+    entries: list[AuditEntryOut]
     steps: list[StepOut]
 
 
