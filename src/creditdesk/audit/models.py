@@ -15,14 +15,15 @@ class AuditEntry(Base):
     )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
-    occurred_at: Mapped[datetime] = utcnow_column()
-    actor_id: Mapped[int | None] = mapped_column(index=True)
+    occurred_at: Mapped[datetime] = utcnow_column(index=True)
+    actor_id: Mapped[int | None] = mapped_column(BigId, index=True)
     actor_name: Mapped[str] = mapped_column(sa.String(100))
     channel: Mapped[str] = mapped_column(sa.String(16))
     entity_type: Mapped[str] = mapped_column(sa.String(40))
     entity_id: Mapped[str] = mapped_column(sa.String(64))
     action: Mapped[str] = mapped_column(sa.String(64))
-    # Canonical JSON: {"field": [old, new], ...}
+    # Canonical JSON: {"field": [old, new], ...}. The hash covers the stored
+    # text of every column (see creditdesk.audit.chain).
     changes: Mapped[str] = mapped_column(sa.Text)
     reason: Mapped[str | None] = mapped_column(sa.Text)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))

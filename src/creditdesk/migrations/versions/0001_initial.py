@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 19:27:52.869707
+Create Date: 2026-12-03 19:43:58.247830
 """
 
 from collections.abc import Sequence
@@ -75,7 +75,11 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("actor_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "actor_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
         sa.Column("actor_name", sa.String(length=100), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("entity_type", sa.String(length=40), nullable=False),
@@ -94,6 +98,9 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_audit_entries_entity", ["entity_type", "entity_id", "seq"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_audit_entries_occurred_at"), ["occurred_at"], unique=False
         )
 
     op.create_table(
@@ -627,6 +634,7 @@ def upgrade() -> None:
                 "approved",
                 "rejected",
                 "recalled",
+                "skipped",
                 name="approval_step_status",
                 native_enum=False,
                 create_constraint=True,
@@ -777,6 +785,7 @@ def downgrade() -> None:
 
     op.drop_table("outbox_messages")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_entries_occurred_at"))
         batch_op.drop_index("ix_audit_entries_entity")
         batch_op.drop_index(batch_op.f("ix_audit_entries_actor_id"))
 

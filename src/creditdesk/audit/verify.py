@@ -1,0 +1,253 @@
+"""Verify the audit chain: every hash, every link, no gaps, and the head.
+
+The read path is built for millions of entries (see creditdesk.audit.scan).
+PostgreSQL streams the result, so the server builds encodings on one core
+while this process hashes on the other. SQLite runs inside this process, so
+large chains are split by seq range across worker processes; each entry
+carries its predecessor's hash, so the ranges are stitched together after.
+"""
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Connection, Engine
+
+from creditdesk.audit.chain import GENESIS
+from creditdesk.audit.scan import (
+    Segment,
+    check_rows,
+    init_worker,
+    read_rows,
+    scan_sqlite_range,
+)
+
+log = structlog.get_logger(__name__)
+
+Progress = Callable[[int, int], None]
+
+# Below this many entries a second process costs more than it saves.
+PARALLEL_MIN_ENTRIES = 100_000
+LOWEST_SEQ = -(2**63)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """``checked`` counts the entries found intact before any problem."""
+
+    ok: bool
+    checked: int
+    first_bad_seq: int | None
+    problem: str | None
+
+
+def verify(
+    target: Engine | Connection,
+    *,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> VerifyResult:
+    """Check the whole chain; the result names the first bad seq, if any.
+
+    ``progress(checked, total)`` is called as batches complete. ``workers``
+    splits a SQLite chain across processes (None: two for large chains on a
+    multi-core machine); PostgreSQL always streams in this process.
+    """
+    with _raw_connection(target) as (dialect, raw):
+        head = _head(raw)
+        total = head.seq if head.seq is not None else head.max_seq or 0
+        processes = _processes(target, dialect, total, workers)
+        if processes > 1:
+            database = str(target.url.database)  # _processes: a SQLite file
+            segments = _scan_parallel(database, total, processes, progress)
+        else:
+            # Closed before the connection goes back: a PostgreSQL stream
+            # abandoned at a bad entry must be cancelled first.
+            with closing(read_rows(dialect, raw, LOWEST_SEQ, total)) as rows:
+                segments = [check_rows(rows, _counter(progress, total))]
+
+    result = _conclude(segments, head)
+    if result.ok:
+        log.info("audit.verified", checked=result.checked)
+    else:
+        log.warning(
+            "audit.chain_broken",
+            first_bad_seq=result.first_bad_seq,
+            problem=result.problem,
+        )
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    seq: int | None
+    hash: str | None
+    max_seq: int | None
+
+
+def _head(raw: Any) -> _Head:
+    # One statement, hence one snapshot: every entry up to the head's seq was
+    # committed with it, so later range scans see them even in READ COMMITTED,
+    # and an entry beyond the head is a forgery rather than a concurrent append.
+    cursor = raw.cursor()
+    cursor.execute(
+        "SELECT (SELECT seq FROM audit_chain_head WHERE id = 1),"
+        " (SELECT hash FROM audit_chain_head WHERE id = 1),"
+        " (SELECT max(seq) FROM audit_entries)"
+    )
+    seq, hash_, max_seq = cursor.fetchone()
+    cursor.close()
+    return _Head(seq, hash_, max_seq)
+
+
+def _processes(
+    target: Engine | Connection, dialect: str, total: int, workers: int | None
+) -> int:
+    if dialect != "sqlite" or not isinstance(target, Engine):
+        return 1
+    database = target.url.database
+    if not database or not Path(database).is_file():
+        return 1
+    if workers is None:
+        workers = 2 if total >= PARALLEL_MIN_ENTRIES else 1
+        workers = min(workers, os.cpu_count() or 1)
+    return max(1, min(workers, total))
+
+
+@contextmanager
+def _raw_connection(target: Engine | Connection) -> Iterator[tuple[str, Any]]:
+    """The DB-API connection behind ``target`` and its dialect name.
+
+    Driver errors leave as SQLAlchemy's, as they would from a session.
+    """
+    dbapi_error = target.dialect.loaded_dbapi.Error
+    try:
+        if isinstance(target, Connection):
+            yield target.dialect.name, target.connection.driver_connection
+            return
+
+        # Only reads, and no SQLAlchemy-level BEGIN: on SQLite that would be
+        # BEGIN IMMEDIATE and block every writer for the whole scan.
+        with target.connect() as connection:
+            driver = connection.connection.driver_connection
+            try:
+                yield connection.dialect.name, driver
+            finally:
+                driver.rollback()
+    except dbapi_error as error:
+        raise sa.exc.DBAPIError.instance(None, None, error, dbapi_error) from error
+
+
+def _counter(progress: Progress | None, total: int) -> Callable[[int], None]:
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(done, total)
+
+    return advance
+
+
+def _conclude(segments: list[Segment], head: _Head) -> VerifyResult:
+    """Stitch the ranges in seq order from the genesis, then check the head."""
+    checked, expected, last = 0, 1, GENESIS
+    for segment in segments:
+        if segment.first_seq is None:
+            continue
+        if segment.first_seq != expected:
+            bad = min(expected, segment.first_seq)
+            problem = (
+                f"entry {expected} is missing (next entry is {segment.first_seq})"
+                if segment.first_seq > expected
+                else f"entry {segment.first_seq} is out of sequence"
+            )
+            return VerifyResult(False, checked, bad, problem)
+        if segment.first_prev != last:
+            seq = segment.first_seq
+            problem = (
+                f"entry {seq} does not follow entry {seq - 1}: its prev_hash differs "
+                "(an entry was removed, inserted or reordered)"
+            )
+            return VerifyResult(False, checked, seq, problem)
+        if segment.bad_seq is not None:
+            return VerifyResult(
+                False, checked + segment.count, segment.bad_seq, segment.problem
+            )
+        assert segment.last_seq is not None and segment.last_hash is not None
+        checked += segment.count
+        expected, last = segment.last_seq + 1, segment.last_hash
+
+    return _check_head(checked, expected - 1, last, head)
+
+
+# TODO(audit-anchor): whoever can write the database directly can rewrite the
+# chain from some entry onwards, rehash the rest and move the head, and the
+# result verifies. Publishing the head's hash outside the database (signed,
+# or to write-once storage) and checking against it would expose that.
+def _check_head(
+    checked: int, last_seq: int, last_hash: str, head: _Head
+) -> VerifyResult:
+    if head.seq is None:
+        if checked == 0:
+            return VerifyResult(True, 0, None, None)
+        problem = "the chain head row is missing, so a removed tail cannot be ruled out"
+        return VerifyResult(False, checked, None, problem)
+
+    if head.max_seq is not None and head.max_seq > head.seq:
+        problem = f"entry {head.seq + 1} lies beyond the chain head (seq {head.seq})"
+        return VerifyResult(False, checked, head.seq + 1, problem)
+    if last_seq < head.seq:
+        problem = (
+            f"entries {last_seq + 1} to {head.seq} are missing: "
+            f"the chain head names seq {head.seq}"
+        )
+        return VerifyResult(False, checked, last_seq + 1, problem)
+    if head.hash != last_hash:
+        problem = f"the chain head does not match the hash of entry {head.seq}"
+        return VerifyResult(False, checked, head.seq, problem)
+    return VerifyResult(True, checked, None, None)
+
+
+# Multi-process scan of a SQLite file.
+
+
+def _scan_parallel(
+    database: str, total: int, processes: int, progress: Progress | None
+) -> list[Segment]:
+    # fork, not spawn: a spawned worker re-imports the parent's __main__ (the
+    # whole CLI and web app, about a second) before it can start. The child
+    # touches only a new sqlite3 connection and hashlib.
+    context = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+    done = context.Value("q", 0)
+    edges = [LOWEST_SEQ] + [total * i // processes for i in range(1, processes)]
+    ranges = list(zip(edges, [*edges[1:], total], strict=True))
+
+    with ProcessPoolExecutor(
+        processes, mp_context=context, initializer=init_worker, initargs=(done,)
+    ) as pool:
+        futures = [
+            pool.submit(scan_sqlite_range, database, lo, hi) for lo, hi in ranges
+        ]
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(
+                pending,
+                timeout=None if progress is None else 0.2,
+                return_when=FIRST_EXCEPTION,
+            )
+            if progress is not None:
+                progress(done.value, total)
+            for future in finished:
+                future.result()  # re-raise a worker's database error here
+        return [future.result() for future in futures]
