@@ -1,0 +1,140 @@
+"""``python -m bench``: API throughput against one server, and audit verify.
+
+Every figure is printed with its target; a missed target is marked MISSED but
+the exit status stays 0, so the benchmark reports rather than gates.
+"""
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from rich.console import Console
+
+from bench import api_load, audit_run
+from bench.databases import pg_server_url, pg_unreachable_reason
+from bench.report import Report, render
+from creditdesk.logs import configure_logging
+
+# What one part of the bench may fail with while the others still report.
+FAILURES = (RuntimeError, httpx.HTTPError, sa.exc.SQLAlchemyError)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000, help="measured")
+    parser.add_argument("--warmup", type=int, default=200, help="per endpoint")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent")
+    parser.add_argument("--customers", type=int, default=200, help="cases to spread")
+    parser.add_argument("--only", choices=("api", "audit"))
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--audit-entries", type=int, default=1_000_000)
+    parser.add_argument(
+        "--log-level", default="warning", help="the server's CREDITDESK_LOG_LEVEL"
+    )
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="serve without the embedded outbox worker, to see what it costs",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample the server with py-spy during the credit phase",
+    )
+    return parser.parse_args(argv)
+
+
+def backends(args: argparse.Namespace, report: Report) -> list[str]:
+    if args.skip_postgres:
+        report.notes.append("PostgreSQL skipped (--skip-postgres)")
+        return ["sqlite"]
+    reason = pg_unreachable_reason()
+    if reason:
+        report.notes.append(f"PostgreSQL skipped: {pg_server_url()}: {reason}")
+        return ["sqlite"]
+    return ["sqlite", "postgresql"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Seeding logs through the services; only problems belong in the report.
+    configure_logging(level="WARNING")
+    # Wide enough that the tables do not wrap when the output is a file.
+    console = Console(width=max(Console().width, 110))
+    report = Report(requests=args.requests, clients=args.clients)
+    started = time.monotonic()
+
+    _note_busy_machine(report)
+    if args.no_worker:
+        report.notes.append("--no-worker: the credits were not posted; not a run")
+    chosen = backends(args, report)
+    # All API runs first: the audit fill writes a lot, and its dirty pages
+    # would slow the commits of an API run that came after it.
+    if args.only in (None, "api"):
+        for backend in chosen:
+            _run_api(backend, args, report, console)
+    if args.only in (None, "audit"):
+        for backend in chosen:
+            _run_audit(backend, args, report, console)
+
+    render(report, console)
+    console.print(f"bench finished in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _note_busy_machine(report: Report) -> None:
+    # Client, server and database share this machine's cores: anything else
+    # running skews every figure, so say so next to them.
+    load_1m = os.getloadavg()[0]
+    if load_1m > 0.5:
+        report.notes.append(
+            f"load average {load_1m:.1f} on {os.cpu_count()} cores when the bench "
+            "started: other work was running, figures are pessimistic"
+        )
+
+
+def _run_api(
+    backend: str, args: argparse.Namespace, report: Report, console: Console
+) -> None:
+    plan = api_load.LoadPlan(
+        requests=args.requests,
+        warmup=args.warmup,
+        clients=args.clients,
+        customers=args.customers,
+        log_level=args.log_level,
+        profile_dir=args.profile,
+        worker=not args.no_worker,
+    )
+    with (
+        console.status(f"API load on {backend}..."),
+        tempfile.TemporaryDirectory(prefix="creditdesk-bench-logs-") as logs,
+    ):
+        try:
+            report.api.append(api_load.run_backend(backend, plan, Path(logs)))
+        except FAILURES as error:
+            report.notes.append(f"API load on {backend} failed: {error}")
+
+
+def _run_audit(
+    backend: str, args: argparse.Namespace, report: Report, console: Console
+) -> None:
+    if not audit_run.available():
+        if backend == "sqlite":
+            report.notes.append("audit verify skipped: bench/audit_verify.py missing")
+        return
+    with console.status(f"audit verify on {backend}..."):
+        try:
+            report.audit.append(
+                audit_run.run_backend(backend, entries=args.audit_entries)
+            )
+        except FAILURES as error:
+            report.notes.append(f"audit verify on {backend} failed: {error}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

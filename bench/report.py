@@ -1,0 +1,155 @@
+"""The printed result: a table of measurements and a table of targets."""
+
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.api_load import BackendResult
+from bench.audit_run import AuditResult
+from bench.load import PhaseResult
+from bench.profiling import Profile
+
+MIN_RATIO = 0.5
+MAX_P99_MS = 50.0
+MAX_RSS_MB = 250.0
+MIN_AUDIT_RATE = 500_000.0
+
+
+@dataclass
+class Report:
+    requests: int
+    clients: int
+    api: list[BackendResult] = field(default_factory=list)
+    audit: list[AuditResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def render(report: Report, console: Console) -> None:
+    if report.api:
+        console.print(_api_table(report))
+    if report.api or report.audit:
+        console.print(_targets_table(report))
+    for result in report.api:
+        _print_api_notes(result, console)
+    for result in report.audit:
+        console.print(f"audit {result.backend}: {result.details}")
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}")
+
+
+def _api_table(report: Report) -> Table:
+    table = Table(
+        title=f"API load: {report.requests} requests, {report.clients} clients"
+    )
+    for name in ("Backend", "Endpoint", "req/s", "p50 ms", "p99 ms", "non-2xx"):
+        table.add_column(name, justify="left" if name[0].isupper() else "right")
+    table.add_column("server CPU", justify="right")
+    table.add_column("client CPU", justify="right")
+    table.add_column("machine busy", justify="right")
+    for result in report.api:
+        for endpoint, phase in (("credits", result.credits), ("bare", result.bare)):
+            table.add_row(result.backend, endpoint, *_phase_cells(phase))
+    return table
+
+
+def _phase_cells(phase: PhaseResult) -> list[str]:
+    return [
+        f"{phase.per_second:,.1f}",
+        f"{phase.percentile_ms(0.50):.1f}",
+        f"{phase.percentile_ms(0.99):.1f}",
+        str(phase.errors),
+        _share(phase.server_cpu_seconds, phase.seconds),
+        _share(phase.client_cpu_seconds, phase.seconds),
+        "?" if phase.machine_busy is None else f"{100 * phase.machine_busy:.0f}%",
+    ]
+
+
+def _share(cpu_seconds: float | None, seconds: float) -> str:
+    # Of one core, as top shows it: 200% is two cores busy.
+    return "?" if cpu_seconds is None else f"{100 * cpu_seconds / seconds:.0f}%"
+
+
+def _targets_table(report: Report) -> Table:
+    table = Table(title="Targets")
+    for name in ("Check", "Backend", "Measured", "Target", "Verdict"):
+        table.add_column(name)
+    for result in report.api:
+        ratio = result.credits.per_second / (result.bare.per_second or 1)
+        p99 = result.credits.percentile_ms(0.99)
+        rss_mb = result.peak_rss_kib / 1024
+        errors = result.credits.errors + result.bare.errors
+        table.add_row(
+            "credits/s / bare/s",
+            result.backend,
+            f"{ratio:.2f}",
+            f">= {MIN_RATIO}",
+            _verdict(ratio >= MIN_RATIO, errors),
+        )
+        table.add_row(
+            "credits p99",
+            result.backend,
+            f"{p99:.1f} ms",
+            f"<= {MAX_P99_MS:.0f} ms",
+            _verdict(p99 <= MAX_P99_MS, errors),
+        )
+        table.add_row(
+            "server peak RSS (VmHWM)",
+            result.backend,
+            f"{rss_mb:.0f} MB",
+            f"<= {MAX_RSS_MB:.0f} MB",
+            _verdict(rss_mb <= MAX_RSS_MB),
+        )
+    for audit in report.audit:
+        rate = audit.entries_per_second
+        table.add_row(
+            "audit verify",
+            audit.backend,
+            "?" if rate is None else f"{rate:,.0f} entries/s",
+            f">= {MIN_AUDIT_RATE:,.0f}/s",
+            "?" if rate is None else _verdict(rate >= MIN_AUDIT_RATE),
+        )
+    return table
+
+
+def _verdict(ok: bool, errors: int = 0) -> str:
+    # A run with failed requests measured something else: it cannot pass.
+    if errors:
+        return "[bold red]MISSED[/] (errors)"
+    return "[green]OK[/]" if ok else "[bold red]MISSED[/]"
+
+
+def _print_api_notes(result: BackendResult, console: Console) -> None:
+    ratio = result.credits.per_second / (result.bare.per_second or 1)
+    console.print(
+        f"{result.backend}: credits {result.credits.per_second:,.1f}/s ÷ bare "
+        f"{result.bare.per_second:,.1f}/s = {ratio:.2f}; "
+        f"server RSS {result.rss_kib / 1024:.0f} MB now, "
+        f"{result.peak_rss_kib / 1024:.0f} MB peak"
+    )
+    outcomes = dict(result.credits.outcomes.most_common())
+    console.print(f"  measured credit outcomes: {outcomes}")
+    console.print(f"  all credits by status after drain: {result.credit_statuses}")
+    drain = result.drain_seconds
+    console.print(
+        "  outbox not drained (no worker, or still pending after the timeout)"
+        if drain is None
+        else f"  outbox drained {drain:.1f} s after the last request"
+    )
+    for phase_name, phase in (("credits", result.credits), ("bare", result.bare)):
+        if phase.first_error:
+            console.print(f"  first {phase_name} error: {phase.first_error}")
+    for name, profile in result.profiles.items():
+        _print_profile(name, profile, console)
+
+
+def _print_profile(name: str, profile: Profile, console: Console) -> None:
+    console.print(
+        f"  {name} profile ({profile.samples} samples, {profile.raw_path}): "
+        "our functions, share of samples with them on the stack"
+    )
+    for function, share in profile.ours:
+        console.print(f"    {share:5.1f}%  {function}")
+    console.print("  innermost frame, by package")
+    for package, share in profile.leaves:
+        console.print(f"    {share:5.1f}%  {package}")
