@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from creditdesk.accounts.models import Account, AccountStatus, ContractStatus
 from creditdesk.cases.models import Case, CaseStatus
 from creditdesk.credits.models import CreditStatus
-from creditdesk.policy import service
+from creditdesk.policy import facts
 from creditdesk.policy.engine import CreditFacts
 from creditdesk.policy.schemas import default_policy_text, parse_policy
 from creditdesk.users.models import Role
@@ -40,7 +40,7 @@ def _facts(session: Session, case: Case, **options: Any) -> CreditFacts:
     values.update(options)
     account = session.get(Account, case.account_id)
     assert account is not None
-    return service.gather_facts(session, case=case, account=account, **values)
+    return facts.gather(session, case=case, account=account, **values)
 
 
 # -- the rolling window and near duplicates ---------------------------------

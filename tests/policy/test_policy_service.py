@@ -21,6 +21,7 @@ from creditdesk.actors import Actor, Channel
 from creditdesk.audit.models import AuditEntry
 from creditdesk.db import create_engine, make_session_factory, transaction
 from creditdesk.errors import Conflict, NotFound, ValidationFailed
+from creditdesk.policy import facts as policy_facts
 from creditdesk.policy import service
 from creditdesk.policy.engine import Outcome, evaluate
 from creditdesk.policy.schemas import checksum, default_policy_text, parse_policy
@@ -217,7 +218,7 @@ def test_judge_uses_the_policy_in_force_and_the_gathered_facts(
     decision = service.judge(session, case=case, account=account, **request)
 
     active = service.active_policy(session, now=NOW)
-    facts = service.gather_facts(
+    facts = policy_facts.gather(
         session, case=case, account=account, policy=active.policy, **request
     )
     assert facts.near_duplicate is True

@@ -259,17 +259,7 @@ def retry_dead(
     message.available_at = now
     session.flush()
 
-    audit.record(
-        session,
-        actor=actor,
-        action="outbox.retried",
-        entity_type=ENTITY_TYPE,
-        entity_id=str(message.id),
-        changes=changes,
-        reason=reason,
-        now=now,
-    )
-    log.info("outbox.retried", message_id=message.id, actor=actor.name)
+    _audit(session, message, "outbox.retried", changes, actor, now, reason)
     return message
 
 
@@ -299,18 +289,30 @@ def cancel(
     message.lease_expires_at = None
     session.flush()
 
+    _audit(session, message, "outbox.cancelled", changes, actor, now, reason)
+    return message
+
+
+def _audit(
+    session: Session,
+    message: OutboxMessage,
+    action: str,
+    changes: dict[str, tuple[object, object]],
+    actor: Actor,
+    now: datetime,
+    reason: str | None,
+) -> None:
     audit.record(
         session,
         actor=actor,
-        action="outbox.cancelled",
+        action=action,
         entity_type=ENTITY_TYPE,
         entity_id=str(message.id),
         changes=changes,
         reason=reason,
         now=now,
     )
-    log.info("outbox.cancelled", message_id=message.id, actor=actor.name)
-    return message
+    log.info(action, message_id=message.id, actor=actor.name)
 
 
 def _get_for_update(session: Session, message_id: int) -> OutboxMessage:

@@ -1,0 +1,162 @@
+"""What the policy needs to know about a credit, read from the database.
+
+The two queries run on every credit raised, so they are built once with bind
+parameters; only the values change per call.
+"""
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from creditdesk.accounts.models import Account, Contract, ContractStatus
+from creditdesk.cases.models import Case
+from creditdesk.credits.models import BillingCredit, CreditStatus
+from creditdesk.policy.engine import ContractFacts, CreditFacts
+from creditdesk.policy.schemas import Policy
+
+# Credits in these states no longer count against caps or as duplicates.
+DEAD_STATUSES = (
+    CreditStatus.REFUSED,
+    CreditStatus.REJECTED,
+    CreditStatus.RECALLED,
+    CreditStatus.VOIDED,
+)
+
+
+def gather(
+    session: Session,
+    *,
+    case: Case,
+    account: Account,
+    requester_role: str,
+    amount_minor: int,
+    currency: str,
+    credit_type: str,
+    reason: str,
+    now: datetime,
+    exclude_credit_id: int | None = None,
+    policy: Policy,
+) -> CreditFacts:
+    """Read what the policy needs about a credit that is about to be judged."""
+    contract = _active_contract(session, account_id=account.id, case=case, now=now)
+    recent_total, near_duplicate = _recent_credits(
+        session,
+        account_id=account.id,
+        amount_minor=amount_minor,
+        currency=currency,
+        reason=reason,
+        now=now,
+        exclude_credit_id=exclude_credit_id,
+        policy=policy,
+    )
+
+    # A disputed amount in another currency cannot bound this credit.
+    disputed = case.disputed_amount_minor if case.currency == currency else None
+    return CreditFacts(
+        amount_minor=amount_minor,
+        currency=currency,
+        credit_type=credit_type,
+        reason=reason,
+        requester_role=str(requester_role),
+        account_status=str(account.status),
+        case_status=str(case.status),
+        case_product=case.product,
+        disputed_amount_minor=disputed,
+        contract=contract,
+        recent_total_minor=recent_total,
+        near_duplicate=near_duplicate,
+    )
+
+
+_ACTIVE_CONTRACT = (
+    sa.select(Contract)
+    .where(
+        Contract.account_id == sa.bindparam("account_id"),
+        Contract.product == sa.bindparam("product"),
+        Contract.status == ContractStatus.ACTIVE,
+        Contract.starts_on <= sa.bindparam("today"),
+        sa.or_(Contract.ends_on.is_(None), Contract.ends_on >= sa.bindparam("today")),
+    )
+    # Overlapping contracts: the most recently started one governs.
+    .order_by(Contract.starts_on.desc(), Contract.id.desc())
+    .limit(1)
+)
+
+
+def _recent_credits_query() -> sa.Select[tuple[int, int]]:
+    credit = BillingCredit
+    in_cap_window = credit.created_at >= sa.bindparam("cap_start")
+    is_duplicate = sa.and_(
+        credit.created_at >= sa.bindparam("duplicate_start"),
+        credit.amount_minor == sa.bindparam("amount_minor"),
+        credit.reason == sa.bindparam("reason"),
+    )
+    return sa.select(
+        sa.func.coalesce(
+            sa.func.sum(sa.case((in_cap_window, credit.amount_minor), else_=0)), 0
+        ),
+        sa.func.coalesce(sa.func.max(sa.case((is_duplicate, 1), else_=0)), 0),
+    ).where(
+        credit.account_id == sa.bindparam("account_id"),
+        credit.created_at >= sa.bindparam("window_start"),
+        credit.currency == sa.bindparam("currency"),
+        credit.status.not_in(DEAD_STATUSES),
+        # -1 when nothing is excluded: ids are positive.
+        credit.id != sa.bindparam("exclude_id"),
+    )
+
+
+_RECENT_CREDITS = _recent_credits_query()
+
+
+def _active_contract(
+    session: Session, *, account_id: int, case: Case, now: datetime
+) -> ContractFacts | None:
+    if case.product is None:
+        return None
+
+    contract = session.scalars(
+        _ACTIVE_CONTRACT,
+        {"account_id": account_id, "product": case.product, "today": now.date()},
+    ).first()
+    if contract is None:
+        return None
+    return ContractFacts(
+        id=contract.id,
+        product=contract.product,
+        credit_types=contract.credit_types,
+        cap_minor=contract.credit_cap_minor,
+    )
+
+
+def _recent_credits(
+    session: Session,
+    *,
+    account_id: int,
+    amount_minor: int,
+    currency: str,
+    reason: str,
+    now: datetime,
+    exclude_credit_id: int | None,
+    policy: Policy,
+) -> tuple[int, bool]:
+    """The rolling-window total and whether a near duplicate exists, in one query."""
+    eligibility = policy.eligibility
+    cap_start = now - timedelta(days=eligibility.rolling_cap_days)
+    duplicate_start = now - timedelta(days=eligibility.near_duplicate_days)
+
+    total, duplicate = session.execute(
+        _RECENT_CREDITS,
+        {
+            "cap_start": cap_start,
+            "duplicate_start": duplicate_start,
+            "window_start": min(cap_start, duplicate_start),
+            "amount_minor": amount_minor,
+            "reason": reason,
+            "account_id": account_id,
+            "currency": currency,
+            "exclude_id": -1 if exclude_credit_id is None else exclude_credit_id,
+        },
+    ).one()
+    return int(total), bool(duplicate)
