@@ -1,6 +1,12 @@
 """Every table, imported in one place so Alembic and the tests see them all."""
 
-from creditdesk.access.models import ApiToken
+from creditdesk.access.models import (
+    ApiToken,
+    CreditShare,
+    FieldPermission,
+    SharingRule,
+    WebSession,
+)
 from creditdesk.accounts.models import Account, Contract
 from creditdesk.approvals.models import ApprovalRequest, ApprovalStep
 from creditdesk.audit.models import AuditChainHead, AuditEntry
@@ -24,11 +30,15 @@ __all__ = [
     "BillingCredit",
     "Case",
     "Contract",
+    "CreditShare",
+    "FieldPermission",
     "IdempotencyRecord",
     "LedgerEntry",
     "LedgerMemo",
     "OutboxMessage",
     "PolicyVersion",
+    "SharingRule",
     "Team",
     "User",
+    "WebSession",
 ]

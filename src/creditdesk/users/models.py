@@ -38,6 +38,10 @@ class User(Base):
         sa.ForeignKey("users.id"), index=True
     )
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Repeated failed sign-ins slow down and then lock the account a while.
+    failed_sign_ins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = utcnow_column()
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

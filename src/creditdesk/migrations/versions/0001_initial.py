@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 19:43:58.247830
+Create Date: 2026-12-03 21:25:57.134885
 """
 
 from collections.abc import Sequence
@@ -103,6 +103,31 @@ def upgrade() -> None:
             batch_op.f("ix_audit_entries_occurred_at"), ["occurred_at"], unique=False
         )
 
+    op.create_table(
+        "field_permissions",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("role", sa.String(length=32), nullable=False),
+        sa.Column("entity", sa.String(length=40), nullable=False),
+        sa.Column("field", sa.String(length=64), nullable=False),
+        sa.Column(
+            "level",
+            sa.Enum(
+                "hidden",
+                "read",
+                "edit",
+                name="field_level",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_field_permissions")),
+        sa.UniqueConstraint("role", "entity", "field", name="uq_field_permission"),
+    )
     op.create_table(
         "outbox_messages",
         sa.Column(
@@ -239,6 +264,9 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.Column("password_hash", sa.String(length=255), nullable=True),
+        sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failed_sign_ins", sa.Integer(), nullable=False),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
@@ -395,6 +423,94 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "sharing_rules",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "grantee_kind",
+            sa.Enum(
+                "team",
+                "role",
+                name="group_kind",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("grantee", sa.String(length=100), nullable=False),
+        sa.Column(
+            "owner_kind",
+            sa.Enum(
+                "team",
+                "role",
+                name="owner_group_kind",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("owner", sa.String(length=100), nullable=False),
+        sa.Column(
+            "access",
+            sa.Enum(
+                "read",
+                "edit",
+                name="rule_access",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "created_by_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_sharing_rules_created_by_id_users"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_rules")),
+        sa.UniqueConstraint(
+            "grantee_kind", "grantee", "owner_kind", "owner", name="uq_sharing_rule"
+        ),
+    )
+    op.create_table(
+        "web_sessions",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "user_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("csrf_secret", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("client_ip", sa.String(length=64), nullable=True),
+        sa.Column("user_agent", sa.String(length=300), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_web_sessions_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_web_sessions_token_hash")),
+    )
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_web_sessions_user_id"), ["user_id"], unique=False
+        )
+
+    op.create_table(
         "billing_credits",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -538,6 +654,77 @@ def upgrade() -> None:
     with op.batch_alter_table("approval_requests", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_approval_requests_credit_id"), ["credit_id"], unique=False
+        )
+
+    op.create_table(
+        "credit_shares",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "credit_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "user_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "access",
+            sa.Enum(
+                "read",
+                "edit",
+                name="share_access",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "granted_by_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "revoked_by_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.ForeignKeyConstraint(
+            ["credit_id"],
+            ["billing_credits.id"],
+            name=op.f("fk_credit_shares_credit_id_billing_credits"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["granted_by_id"],
+            ["users.id"],
+            name=op.f("fk_credit_shares_granted_by_id_users"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["revoked_by_id"],
+            ["users.id"],
+            name=op.f("fk_credit_shares_revoked_by_id_users"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_credit_shares_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_credit_shares")),
+    )
+    with op.batch_alter_table("credit_shares", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_credit_shares_user_credit", ["user_id", "credit_id"], unique=False
+        )
+        batch_op.create_index(
+            "uq_credit_shares_live",
+            ["credit_id", "user_id"],
+            unique=True,
+            sqlite_where=sa.text("revoked_at IS NULL"),
+            postgresql_where=sa.text("revoked_at IS NULL"),
         )
 
     op.create_table(
@@ -742,6 +929,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ledger_memos_account_id"))
 
     op.drop_table("ledger_memos")
+    with op.batch_alter_table("credit_shares", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_credit_shares_live",
+            sqlite_where=sa.text("revoked_at IS NULL"),
+            postgresql_where=sa.text("revoked_at IS NULL"),
+        )
+        batch_op.drop_index("ix_credit_shares_user_credit")
+
+    op.drop_table("credit_shares")
     with op.batch_alter_table("approval_requests", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_approval_requests_credit_id"))
 
@@ -754,6 +950,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_billing_credits_account_created")
 
     op.drop_table("billing_credits")
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_web_sessions_user_id"))
+
+    op.drop_table("web_sessions")
+    op.drop_table("sharing_rules")
     with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_idempotency_records_expires_at"))
 
@@ -784,6 +985,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_outbox_messages_due")
 
     op.drop_table("outbox_messages")
+    op.drop_table("field_permissions")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_entries_occurred_at"))
         batch_op.drop_index("ix_audit_entries_entity")
