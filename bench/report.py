@@ -206,13 +206,20 @@ def _print_list_notes(result: ListResult, console: Console) -> None:
         f"{result.seed_seconds:.1f} s; the agent raised {org.agent_credits:,} "
         f"({100 * org.agent_credits / max(org.credits, 1):.1f}%), finance sees all"
     )
+    seen = max(
+        (
+            (s.page - 1) * DEFAULT_LIMIT + s.rows
+            for s in result.series
+            if s.caller == "agent"
+        ),
+        default=0,
+    )
+    if seen > org.agent_credits:
+        console.print(
+            f"  the agent read {seen:,} credits: more than their own, so the "
+            "list does not filter by visibility"
+        )
     for series in result.series:
-        seen = (series.page - 1) * DEFAULT_LIMIT + series.rows
-        if series.caller == "agent" and seen > org.agent_credits:
-            console.print(
-                f"  the agent reached {seen:,} credits (page {series.page}): more "
-                "than their own, so the list does not filter by visibility"
-            )
         if series.result.first_error:
             console.print(f"  first {series.caller} error: {series.result.first_error}")
         if series.query_plan:
