@@ -1,4 +1,5 @@
-"""``python -m bench``: API throughput against one server, and audit verify.
+"""``python -m bench``: API throughput against one server, the credit list
+over a large history, and audit verify.
 
 Every figure is printed with its target; a missed target is marked MISSED but
 the exit status stays 0, so the benchmark reports rather than gates.
@@ -14,10 +15,12 @@ import httpx
 import sqlalchemy as sa
 from rich.console import Console
 
-from bench import api_load, audit_run
+from bench import api_load, audit_run, list_load
 from bench.databases import pg_server_url, pg_unreachable_reason
-from bench.report import Report, render
+from bench.report import MAX_LIST_P99_MS, Report, render
 from creditdesk.logs import configure_logging
+
+PHASES = ("api", "list", "audit")
 
 # What one part of the bench may fail with while the others still report.
 FAILURES = (RuntimeError, httpx.HTTPError, sa.exc.SQLAlchemyError)
@@ -25,13 +28,33 @@ FAILURES = (RuntimeError, httpx.HTTPError, sa.exc.SQLAlchemyError)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--requests", type=int, default=2000, help="measured")
+    parser.add_argument("--requests", type=int, default=2000, help="measured, api")
     parser.add_argument("--warmup", type=int, default=200, help="per endpoint")
     parser.add_argument("--clients", type=int, default=8, help="concurrent")
     parser.add_argument("--customers", type=int, default=200, help="cases to spread")
-    parser.add_argument("--only", choices=("api", "audit"))
+    parser.add_argument(
+        "--only",
+        choices=PHASES,
+        help="run one phase: api (raising credits), list (GET /api/v1/credits "
+        "over a large history, as an agent and as finance), audit (verify)",
+    )
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--audit-entries", type=int, default=1_000_000)
+    parser.add_argument(
+        "--list-credits", type=int, default=100_000, help="credits seeded for list"
+    )
+    parser.add_argument(
+        "--list-requests", type=int, default=300, help="measured, per list page"
+    )
+    parser.add_argument("--list-warmup", type=int, default=30, help="per list page")
+    parser.add_argument(
+        "--list-depth", type=int, default=50, help="pages walked to the deep page"
+    )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the list query plans even when the targets are met",
+    )
     parser.add_argument(
         "--log-level", default="warning", help="the server's CREDITDESK_LOG_LEVEL"
     )
@@ -73,11 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_worker:
         report.notes.append("--no-worker: the credits were not posted; not a run")
     chosen = backends(args, report)
-    # All API runs first: the audit fill writes a lot, and its dirty pages
-    # would slow the commits of an API run that came after it.
+    # All API runs first: the list seed and the audit fill write a lot, and
+    # their dirty pages would slow the commits of an API run after them.
     if args.only in (None, "api"):
         for backend in chosen:
             _run_api(backend, args, report, console)
+    if args.only in (None, "list"):
+        for backend in chosen:
+            _run_list(backend, args, report, console)
     if args.only in (None, "audit"):
         for backend in chosen:
             _run_audit(backend, args, report, console)
@@ -118,6 +144,28 @@ def _run_api(
             report.api.append(api_load.run_backend(backend, plan, Path(logs)))
         except FAILURES as error:
             report.notes.append(f"API load on {backend} failed: {error}")
+
+
+def _run_list(
+    backend: str, args: argparse.Namespace, report: Report, console: Console
+) -> None:
+    plan = list_load.ListPlan(
+        credits=args.list_credits,
+        requests=args.list_requests,
+        warmup=args.list_warmup,
+        depth=args.list_depth,
+        log_level=args.log_level,
+        max_p99_ms=MAX_LIST_P99_MS,
+        explain=args.explain,
+    )
+    # No status spinner around it: seeding shows its own progress bars.
+    with tempfile.TemporaryDirectory(prefix="creditdesk-bench-logs-") as logs:
+        try:
+            report.lists.append(
+                list_load.run_backend(backend, plan, Path(logs), console)
+            )
+        except FAILURES as error:
+            report.notes.append(f"credit list on {backend} failed: {error}")
 
 
 def _run_audit(

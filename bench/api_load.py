@@ -2,8 +2,7 @@
 endpoints, then read the server's memory and wait for the outbox to drain."""
 
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,10 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.factories import make_case, make_customer, make_org
 
 from bench import load, profiling
-from bench.databases import fresh_database
+from bench.databases import fresh_database, sessions
 from bench.process import Server, machine_ticks, serve
 from bench.server import BARE_PATH
-from creditdesk.db import create_engine, make_session_factory, read_only, transaction
+from creditdesk.db import read_only, transaction
 from creditdesk.policy import service as policy
 
 CREDITS_PATH = "/api/v1/credits"
@@ -78,7 +77,7 @@ def credit_body_for(case_ids: list[int], customers: int) -> load.BodyFor:
 
 def run_backend(backend: str, plan: LoadPlan, log_dir: Path) -> BackendResult:
     """The whole API benchmark against a fresh database of ``backend``."""
-    with fresh_database(backend) as url, _factory(url) as factory:
+    with fresh_database(backend) as url, sessions(url) as factory:
         token, case_ids = seed(
             factory, customers=plan.customers, cases=plan.warmup + plan.requests
         )
@@ -143,15 +142,6 @@ class _Phase:
         busy_end, total_end = machine_ticks()
         result.machine_busy = (busy_end - busy_start) / max(total_end - total_start, 1)
         return result, profile
-
-
-@contextmanager
-def _factory(url: str) -> Iterator[sessionmaker[Session]]:
-    engine = create_engine(url, pool_size=2)
-    try:
-        yield make_session_factory(engine)
-    finally:
-        engine.dispose()
 
 
 def seed(

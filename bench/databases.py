@@ -5,7 +5,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
 from tests.databases import scratch_database
+
+from creditdesk.db import create_engine, make_session_factory
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -33,3 +36,13 @@ def fresh_database(backend: str, *, migrate: bool = True) -> Iterator[str]:
     server = pg_server_url() if backend == "postgresql" else None
     with scratch_database(server, prefix="creditdesk_bench", migrate=migrate) as url:
         yield url
+
+
+@contextmanager
+def sessions(url: str) -> Iterator[sessionmaker[Session]]:
+    """A small session factory on ``url`` for seeding, disposed afterwards."""
+    engine = create_engine(url, pool_size=2)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()

@@ -7,11 +7,14 @@ from rich.table import Table
 
 from bench.api_load import BackendResult
 from bench.audit_run import AuditResult
+from bench.list_load import ListResult
 from bench.load import PhaseResult
 from bench.profiling import Profile
+from creditdesk.api.pagination import DEFAULT_LIMIT
 
 MIN_RATIO = 0.5
 MAX_P99_MS = 50.0
+MAX_LIST_P99_MS = 50.0
 MAX_RSS_MB = 250.0
 MIN_AUDIT_RATE = 500_000.0
 
@@ -22,16 +25,21 @@ class Report:
     clients: int
     api: list[BackendResult] = field(default_factory=list)
     audit: list[AuditResult] = field(default_factory=list)
+    lists: list[ListResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
 def render(report: Report, console: Console) -> None:
     if report.api:
         console.print(_api_table(report))
-    if report.api or report.audit:
+    if report.lists:
+        console.print(_list_table(report.lists))
+    if report.api or report.audit or report.lists:
         console.print(_targets_table(report))
     for result in report.api:
         _print_api_notes(result, console)
+    for result in report.lists:
+        _print_list_notes(result, console)
     for result in report.audit:
         console.print(f"audit {result.backend}: {result.details}")
     for note in report.notes:
@@ -100,6 +108,7 @@ def _targets_table(report: Report) -> Table:
             f"<= {MAX_RSS_MB:.0f} MB",
             _verdict(rss_mb <= MAX_RSS_MB),
         )
+    _list_targets(report.lists, table)
     for audit in report.audit:
         rate = audit.entries_per_second
         table.add_row(
@@ -153,3 +162,69 @@ def _print_profile(name: str, profile: Profile, console: Console) -> None:
     console.print("  innermost frame, by package")
     for package, share in profile.leaves:
         console.print(f"    {share:5.1f}%  {package}")
+
+
+def _list_table(results: list[ListResult]) -> Table:
+    first = results[0]
+    table = Table(
+        title=f"Credit list: {first.org.credits:,} credits, 1 client, "
+        f"{first.series[0].result.requests} requests per page"
+    )
+    for name in ("Backend", "Caller", "Page", "rows", "p50 ms", "p99 ms", "non-2xx"):
+        table.add_column(name, justify="left" if name[0].isupper() else "right")
+    for result in results:
+        for series in result.series:
+            table.add_row(
+                result.backend,
+                series.caller,
+                series.label + (" (last)" if series.last_page else ""),
+                str(series.rows),
+                f"{series.result.percentile_ms(0.50):.1f}",
+                f"{series.result.percentile_ms(0.99):.1f}",
+                str(series.result.errors),
+            )
+    return table
+
+
+def _list_targets(results: list[ListResult], table: Table) -> None:
+    for result in results:
+        for series in result.series:
+            p99 = series.result.percentile_ms(0.99)
+            table.add_row(
+                f"list p99, {series.caller}, {series.label}",
+                result.backend,
+                f"{p99:.1f} ms",
+                f"<= {MAX_LIST_P99_MS:.0f} ms",
+                _verdict(p99 <= MAX_LIST_P99_MS, series.result.errors),
+            )
+
+
+def _print_list_notes(result: ListResult, console: Console) -> None:
+    org = result.org
+    console.print(
+        f"{result.backend} list: seeded {org.credits:,} credits in "
+        f"{result.seed_seconds:.1f} s; the agent raised {org.agent_credits:,} "
+        f"({100 * org.agent_credits / max(org.credits, 1):.1f}%), finance sees all"
+    )
+    seen = max(
+        (
+            (s.page - 1) * DEFAULT_LIMIT + s.rows
+            for s in result.series
+            if s.caller == "agent"
+        ),
+        default=0,
+    )
+    if seen > org.agent_credits:
+        console.print(
+            f"  the agent read {seen:,} credits: more than their own, so the "
+            "list does not filter by visibility"
+        )
+    for series in result.series:
+        if series.result.first_error:
+            console.print(f"  first {series.caller} error: {series.result.first_error}")
+        if series.query_plan:
+            console.print(f"  query plan, {series.caller}, {series.label}:")
+            for line in series.query_plan:
+                console.print(
+                    f"    {line}", markup=False, highlight=False, soft_wrap=True
+                )
