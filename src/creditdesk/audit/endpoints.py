@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from creditdesk.access.fields import audit_masker
 from creditdesk.access.service import Permission, require
 from creditdesk.api.deps import CurrentUser, ReadSession
 from creditdesk.api.pagination import (
@@ -45,7 +46,8 @@ def list_entries(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[AuditEntryOut]:
-    """Audit entries matching every filter given, newest first.
+    """Audit entries matching every filter given, newest first. Old and new
+    values of fields hidden from your role are left out of ``changes``.
 
     Pass ``next_cursor`` back as ``cursor`` for the next page.
     """
@@ -60,8 +62,9 @@ def list_entries(
         limit=limit,
         before_seq=decode_cursor(cursor),
     )
+    mask = audit_masker(session, user)
     return Page[AuditEntryOut](
-        items=[AuditEntryOut.of(entry) for entry in entries],
+        items=[mask(AuditEntryOut.of(entry)) for entry in entries],
         next_cursor=next_cursor([entry.seq for entry in entries], limit),
     )
 
