@@ -16,6 +16,7 @@ from creditdesk import __version__
 from creditdesk.access import fields
 from creditdesk.access.service import TokenCache
 from creditdesk.accounts import endpoints as accounts
+from creditdesk.admin import endpoints as admin
 from creditdesk.api import problems
 from creditdesk.api.middleware import RequestIdMiddleware
 from creditdesk.approvals import endpoints as approvals
@@ -36,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     credits.router,
     approvals.router,
     audit.router,
+    admin.router,
 ]
 
 
