@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from creditdesk import __version__
-from creditdesk.access import fields
+from creditdesk.access import field_cache
 from creditdesk.access.service import TokenCache
 from creditdesk.accounts import endpoints as accounts
 from creditdesk.admin import endpoints as admin
@@ -76,7 +76,7 @@ def create_app(
     app.state.session_factory = make_session_factory(engine)
     app.state.clock = clock
     app.state.token_cache = TokenCache(settings.auth_cache_seconds)
-    fields.configure_cache(settings.field_cache_seconds)
+    field_cache.configure(settings.field_cache_seconds)
 
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)

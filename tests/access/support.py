@@ -1,5 +1,5 @@
 """Helpers for field-level security tests: overrides that undo themselves,
-and a search of JSON for values that must never appear."""
+and a search of JSON for keys that must never appear."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,12 +38,3 @@ def keys_in(document: Any) -> set[str]:
     if isinstance(document, list):
         return set().union(*(keys_in(v) for v in document)) if document else set()
     return set()
-
-
-def scalars_in(document: Any) -> list[Any]:
-    """Every string and number nested in a JSON document."""
-    if isinstance(document, dict):
-        return [s for v in document.values() for s in scalars_in(v)]
-    if isinstance(document, list):
-        return [s for v in document for s in scalars_in(v)]
-    return [document]

@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -52,7 +53,7 @@ def test_built_in_levels(role: Role, field: str, level: FieldLevel) -> None:
 
 def test_every_policy_rule_has_a_wording_without_amounts() -> None:
     # A rule added later must be classified, or its message is withheld whole.
-    source = open(engine.__file__).read()
+    source = Path(engine.__file__).read_text()
     rule_ids = set(re.findall(r'"((?:[a-z_]+)\.(?:[a-z_]+))",\n', source))
     rule_ids |= set(re.findall(r'RuleHit\(\s*"([a-z_]+\.[a-z_]+)"', source))
     assert rule_ids, "no rule ids found in the engine"
@@ -139,6 +140,8 @@ def test_history_drops_hidden_changes_and_withholds_amounts_in_reasons(
     assert not HIDDEN_FROM_JUNIOR & set(requested["changes"])
     approved = next(e for e in entries if e["action"] == "credit.approved")
     assert "[amount withheld]" in approved["reason"]
+    # A hash over the hidden values would let the amount be guessed offline.
+    assert not {"hash", "prev_hash"} & keys_in(entries)
     assert "19.87" not in history.text and words not in history.text
 
     agent_view = client.get(
@@ -288,8 +291,9 @@ def test_audit_entries_are_masked_for_an_auditor_without_the_amount(
         assert "amount_minor" not in keys_in(masked.json())
         assert "17.29" not in masked.text
         assert "justification" in keys_in(masked.json())
+        assert "hash" not in keys_in(masked.json())
 
     full = client.get(
         "/api/v1/audit/entries", params=query, headers=org.auth("auditor")
     )
-    assert "amount_minor" in keys_in(full.json())
+    assert {"amount_minor", "hash", "prev_hash"} <= keys_in(full.json())

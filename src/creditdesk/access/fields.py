@@ -5,24 +5,24 @@ from everything the role is shown), ``read`` or ``edit``. Built-in defaults
 apply unless a row of ``field_permissions`` overrides them for one (role,
 entity, field).
 
-The override table is tiny and read on every credit response, so it is cached
-per process and database. A change made through :func:`set_level` or
-:func:`reset_level` clears this process's cache when its transaction commits;
-other processes pick it up within ``field_cache_seconds`` (default 5 s).
+Overrides are cached per process (see :mod:`creditdesk.access.field_cache`).
+A change made through :func:`set_level` or :func:`reset_level` clears this
+process's copy when its transaction commits; other processes see it within
+``CREDITDESK_FIELD_CACHE_SECONDS`` (default 5 s).
 """
 
 import re
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from creditdesk.access import field_cache
 from creditdesk.access.models import FieldLevel, FieldPermission
 from creditdesk.actors import Actor
 from creditdesk.audit import service as audit
@@ -112,16 +112,9 @@ class FieldView:
             return text
         return _MONEY_TEXT.sub(WITHHELD, text)
 
-    def mask_entry(self, entry: AuditEntryOut) -> AuditEntryOut:
+    def entry_json(self, entry: AuditEntryOut) -> dict[str, Any]:
         """An audit entry of this entity as the role may see it."""
-        if not self.hidden:
-            return entry
-        return entry.model_copy(
-            update={
-                "changes": self.mask_changes(entry.changes),
-                "reason": self.mask_text(entry.reason),
-            }
-        )
+        return _entry_json(entry, self if self.hidden else None, bool(self.hidden))
 
 
 def view_for(session: Session, user: User, entity: str = CREDIT) -> FieldView:
@@ -131,20 +124,37 @@ def view_for(session: Session, user: User, entity: str = CREDIT) -> FieldView:
 
 def audit_masker(
     session: Session, user: User
-) -> Callable[[AuditEntryOut], AuditEntryOut]:
-    """Masks entries of any entity with governed fields; others pass as they are."""
+) -> Callable[[AuditEntryOut], dict[str, Any]]:
+    """Renders audit entries of any entity as ``user`` may see them."""
     views = {entity: view_for(session, user, entity) for entity in FIELDS}
+    masks = any(view.hidden for view in views.values())
 
-    def mask(entry: AuditEntryOut) -> AuditEntryOut:
+    def render(entry: AuditEntryOut) -> dict[str, Any]:
         view = views.get(entry.entity_type)
-        return view.mask_entry(entry) if view else entry
+        return _entry_json(entry, view if view and view.hidden else None, masks)
 
-    return mask
+    return render
+
+
+def _entry_json(
+    entry: AuditEntryOut, view: FieldView | None, withhold_hashes: bool
+) -> dict[str, Any]:
+    data = entry.model_dump(mode="json")
+    if view is not None:
+        data["changes"] = view.mask_changes(data["changes"])
+        data["reason"] = view.mask_text(data["reason"])
+    if withhold_hashes:
+        # A hash covers the hidden values: knowing the rest of an entry, a
+        # small one such as an amount could be found by hashing each
+        # candidate. The next entry's prev_hash is the same hash, so a caller
+        # with anything hidden gets neither (nor could they verify the chain).
+        del data["hash"], data["prev_hash"]
+    return data
 
 
 def _levels(session: Session, role: Role, entity: str) -> dict[str, FieldLevel]:
     levels = dict(DEFAULTS.get((role, entity), {}))
-    for (r, e, field), level in _cache.overrides(session).items():
+    for (r, e, field), level in field_cache.cache.overrides(session).items():
         if r == role.value and e == entity and field in FIELDS[entity]:
             levels[field] = level
     return levels
@@ -195,7 +205,7 @@ class FieldRule:
 
 def matrix(session: Session) -> list[FieldRule]:
     """Every (role, entity, field) with its effective and built-in level."""
-    overrides = _cache.overrides(session, fresh=True)
+    overrides = field_cache.cache.overrides(session, fresh=True)
     rules = []
     for role in Role:
         for entity, fields in FIELDS.items():
@@ -330,68 +340,4 @@ _CLEAR_ON_COMMIT = "creditdesk.fields.clear_on_commit"
 
 def _clear_after_commit(session: Session) -> None:
     session.info.pop(_CLEAR_ON_COMMIT, None)
-    _cache.clear()
-
-
-# --- The per-process cache ---------------------------------------------------
-
-Overrides = dict[tuple[str, str, str], FieldLevel]
-
-
-class _OverrideCache:
-    """The override rows of each database, kept ``max_age`` seconds at most.
-
-    Ages use the monotonic clock: this is cache freshness, not business time.
-    A generation counter stops a load that raced a clear from storing rows
-    read before the change committed.
-    """
-
-    def __init__(self, max_age: float = 5.0) -> None:
-        self.max_age = max_age
-        self._entries: dict[str, tuple[float, Overrides]] = {}
-        self._generation = 0
-        self._lock = threading.Lock()
-
-    def overrides(self, session: Session, *, fresh: bool = False) -> Overrides:
-        key = str(session.get_bind().url)
-        with self._lock:
-            entry = self._entries.get(key)
-            generation = self._generation
-        if entry and not fresh and time.monotonic() - entry[0] < self.max_age:
-            return entry[1]
-
-        rows = _load(session)
-        with self._lock:
-            if generation == self._generation and self.max_age > 0:
-                self._entries[key] = (time.monotonic(), rows)
-        return rows
-
-    def clear(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._entries.clear()
-
-
-def _load(session: Session) -> Overrides:
-    rows = session.execute(
-        sa.select(
-            FieldPermission.role,
-            FieldPermission.entity,
-            FieldPermission.field,
-            FieldPermission.level,
-        )
-    )
-    return {(r.role, r.entity, r.field): FieldLevel(r.level) for r in rows}
-
-
-_cache = _OverrideCache()
-
-
-def configure_cache(max_age_seconds: float) -> None:
-    """Set how stale another process's change may look here (0: no cache)."""
-    _cache.max_age = max_age_seconds
-    _cache.clear()
-
-
-def clear_cache() -> None:
-    _cache.clear()
+    field_cache.cache.clear()

@@ -261,12 +261,12 @@ def history_json(
     view: FieldView,
 ) -> dict[str, Any]:
     """A credit's history without the old and new values of hidden fields."""
-    return CreditHistoryOut(
-        credit_id=credit.id,
-        number=credit.number,
-        entries=[view.mask_entry(AuditEntryOut.of(e)) for e in entries],
-        steps=[StepOut.model_validate(s) for s in steps],
-    ).model_dump(mode="json")
+    return {
+        "credit_id": credit.id,
+        "number": credit.number,
+        "entries": [view.entry_json(AuditEntryOut.of(e)) for e in entries],
+        "steps": [StepOut.model_validate(s).model_dump(mode="json") for s in steps],
+    }
 
 
 def approval_item_json(
