@@ -132,6 +132,9 @@ def ordered_page(
         query = query.order_by(c.id.desc()).limit(limit)
         return query if before is None else query.where(c.id < before)
 
+    # TODO(performance): no (column, id) index backs these sorts, so a large
+    # unfiltered list sorts in the database's memory; adding indexes on
+    # (amount_minor, id) and (created_at, id) is a schema change for later.
     column = _SORT_COLUMNS[sort.field]
     if sort.descending:
         query = query.order_by(column.desc(), c.id.desc())
