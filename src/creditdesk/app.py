@@ -13,8 +13,10 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from creditdesk import __version__
+from creditdesk.access import field_cache
 from creditdesk.access.service import TokenCache
 from creditdesk.accounts import endpoints as accounts
+from creditdesk.admin import endpoints as admin
 from creditdesk.api import problems
 from creditdesk.api.middleware import RequestIdMiddleware
 from creditdesk.approvals import endpoints as approvals
@@ -35,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     credits.router,
     approvals.router,
     audit.router,
+    admin.router,
 ]
 
 
@@ -73,6 +76,7 @@ def create_app(
     app.state.session_factory = make_session_factory(engine)
     app.state.clock = clock
     app.state.token_cache = TokenCache(settings.auth_cache_seconds)
+    field_cache.configure(settings.field_cache_seconds)
 
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)

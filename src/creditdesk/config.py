@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # How long an authenticated token is trusted without a database lookup;
     # revocations and deactivations take effect within this time.
     auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # How long a process trusts its copy of the field permission overrides; a
+    # change made in another process takes effect here within this time.
+    field_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     secret_key: SecretStr = SecretStr("development-only-secret-change-me")
 
     @field_validator("database_url")

@@ -137,6 +137,11 @@ class TokenCache:
             return None
         return entry[0]
 
+    def clear(self) -> None:
+        """Forget every entry, e.g. after a user's role or status changed."""
+        with self._lock:
+            self._entries.clear()
+
     def put(
         self, raw: str, user: User, *, now: datetime, expires: datetime | None
     ) -> None:

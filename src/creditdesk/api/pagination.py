@@ -41,3 +41,32 @@ def decode_cursor(cursor: str | None) -> int | None:
 def next_cursor(ids: list[int], limit: int) -> str | None:
     """A cursor after the last row when the page came back full."""
     return encode_cursor(ids[-1]) if len(ids) == limit and ids else None
+
+
+def encode_keyset(sort: str, key: str | int, last_id: int) -> str:
+    """A cursor after a row of a list sorted by ``sort``: its key and id.
+
+    The sort is part of the cursor, so a cursor is refused under another sort.
+    """
+    text = f"k:{sort}:{key}:{last_id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_keyset(cursor: str | None, sort: str) -> tuple[str, int] | None:
+    """The (key, id) to continue after under ``sort``, or None at the start."""
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.urlsafe_b64decode(padded.encode()).decode()
+        kind, rest = text.split(":", 1)
+        if kind != "k" or not rest.startswith(sort + ":"):
+            raise ValueError(text)
+        key, _, last_id = rest.removeprefix(sort + ":").rpartition(":")
+        if not key or not last_id.isdigit():
+            raise ValueError(text)
+        return key, int(last_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed.on(
+            "cursor", "the cursor is not valid for this sort"
+        ) from None

@@ -4,7 +4,9 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
+from creditdesk.access.fields import audit_masker
 from creditdesk.access.service import Permission, require
 from creditdesk.api.deps import CurrentUser, ReadSession
 from creditdesk.api.pagination import (
@@ -33,7 +35,7 @@ def verify_chain(session: ReadSession, user: CurrentUser) -> VerifyOut:
     return VerifyOut.of(service.verify(session.get_bind(), workers=1))
 
 
-@router.get("/audit/entries")
+@router.get("/audit/entries", response_model=Page[AuditEntryOut])
 def list_entries(
     session: ReadSession,
     user: CurrentUser,
@@ -44,8 +46,10 @@ def list_entries(
     until: Annotated[datetime | None, Query(description="exclusive, with zone")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> Page[AuditEntryOut]:
-    """Audit entries matching every filter given, newest first.
+) -> JSONResponse:
+    """Audit entries matching every filter given, newest first. Old and new
+    values of fields hidden from your role are left out of ``changes``, and
+    while anything is hidden from you, so are ``hash`` and ``prev_hash``.
 
     Pass ``next_cursor`` back as ``cursor`` for the next page.
     """
@@ -60,10 +64,12 @@ def list_entries(
         limit=limit,
         before_seq=decode_cursor(cursor),
     )
-    return Page[AuditEntryOut](
-        items=[AuditEntryOut.of(entry) for entry in entries],
-        next_cursor=next_cursor([entry.seq for entry in entries], limit),
-    )
+    render = audit_masker(session, user)
+    page = {
+        "items": [render(AuditEntryOut.of(entry)) for entry in entries],
+        "next_cursor": next_cursor([entry.seq for entry in entries], limit),
+    }
+    return JSONResponse(page)
 
 
 def _aware(name: str, moment: datetime | None) -> datetime | None:

@@ -23,8 +23,12 @@ class AuditEntryOut(BaseModel):
     action: str
     changes: dict[str, tuple[Any, Any]]
     reason: str | None
-    prev_hash: str
-    hash: str
+    prev_hash: str | None = Field(
+        default=None, description="Absent when any field is hidden from you."
+    )
+    hash: str | None = Field(
+        default=None, description="Absent when any field is hidden from you."
+    )
 
     @classmethod
     def of(cls, entry: AuditEntry) -> "AuditEntryOut":

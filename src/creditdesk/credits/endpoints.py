@@ -4,6 +4,7 @@ from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from creditdesk.access.fields import view_for
 from creditdesk.access.service import actor_for
 from creditdesk.actors import Channel
 from creditdesk.api.deps import (
@@ -14,16 +15,15 @@ from creditdesk.api.deps import (
     Now,
     ReadSession,
 )
-from creditdesk.api.pagination import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    Page,
-    decode_cursor,
-    next_cursor,
-)
-from creditdesk.audit.schemas import AuditEntryOut
+from creditdesk.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from creditdesk.credits import service
-from creditdesk.credits.models import CreditStatus, parse_number
+from creditdesk.credits.models import BillingCredit, CreditStatus, parse_number
+from creditdesk.credits.queries import (
+    CreditFilters,
+    CreditSort,
+    fieldset,
+    next_page_cursor,
+)
 from creditdesk.credits.schemas import (
     CreditHistoryOut,
     CreditIn,
@@ -31,10 +31,12 @@ from creditdesk.credits.schemas import (
     DecisionIn,
     DecisionOut,
     RecallIn,
-    StepOut,
+    credit_json,
+    history_json,
 )
 from creditdesk.errors import NotFound
 from creditdesk.idempotency import service as idempotency
+from creditdesk.users.models import User
 
 router = APIRouter(tags=["credits"])
 
@@ -96,7 +98,8 @@ def raise_credit(
             now=now,
         )
         session.flush()
-        return status.HTTP_201_CREATED, CreditOut.of(credit).model_dump(mode="json")
+        # The stored body is what a replay returns: mask it now, for this user.
+        return status.HTTP_201_CREATED, credit_json(credit, view_for(session, user))
 
     stored = idempotency.run(
         request.app.state.session_factory,
@@ -118,38 +121,74 @@ def preview_credit(
     return DecisionOut.model_validate(decision.to_dict())
 
 
-@router.get("/credits/{credit_ref}")
-def get_credit(credit_ref: str, session: ReadSession, _user: CurrentUser) -> CreditOut:
+@router.get("/credits/{credit_ref}", response_model=CreditOut)
+def get_credit(
+    credit_ref: str, session: ReadSession, user: CurrentUser
+) -> JSONResponse:
     """One credit, by id or by number (`BC-000123`)."""
-    return CreditOut.of(service.get_credit(session, credit_id_of(credit_ref)))
+    credit = service.get_credit(session, credit_id_of(credit_ref))
+    return _credit_response(session, user, credit)
 
 
-@router.get("/credits")
+@router.get("/credits", response_model=Page[CreditOut])
 def list_credits(
     session: ReadSession,
-    _user: CurrentUser,
+    user: CurrentUser,
     status: CreditStatus | None = None,
     case_id: int | None = None,
     account_id: int | None = None,
+    type: Annotated[str | None, Query(max_length=32)] = None,
+    reason: Annotated[str | None, Query(max_length=32)] = None,
+    currency: Annotated[str | None, Query(min_length=3, max_length=3)] = None,
+    amount_min: Annotated[
+        str | None, Query(description='Inclusive, e.g. "10.00"; needs currency')
+    ] = None,
+    amount_max: Annotated[
+        str | None, Query(description='Inclusive, e.g. "50.00"; needs currency')
+    ] = None,
+    sort: Annotated[
+        CreditSort | None, Query(description="Default: newest first")
+    ] = None,
+    fields: Annotated[
+        str | None,
+        Query(description="Comma-separated fields to return (id always comes)"),
+    ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> Page[CreditOut]:
-    """Credits, newest first. Pass `next_cursor` back as `cursor` for more."""
-    credits = service.list_credits(
-        session,
+) -> JSONResponse:
+    """Credits matching every filter given, newest first unless `sort` says
+    otherwise. Pass `next_cursor` back as `cursor` (with the same `sort`) for
+    more. Filtering, sorting or asking for a field hidden from your role is a
+    400 naming the parameter."""
+    view = view_for(session, user)
+    wanted = fieldset(view, fields)
+    filters = CreditFilters(
         status=status,
         case_id=case_id,
         account_id=account_id,
-        before_id=decode_cursor(cursor),
-        limit=limit,
+        type=type,
+        reason=reason,
+        currency=currency,
+        amount_min=amount_min,
+        amount_max=amount_max,
     )
-    return Page(
-        items=[CreditOut.of(c) for c in credits],
-        next_cursor=next_cursor([c.id for c in credits], limit),
+    credits = service.list_credits(
+        session, user=user, filters=filters, sort=sort, cursor=cursor, limit=limit
     )
+    page = {
+        "items": [credit_json(c, view, wanted) for c in credits],
+        "next_cursor": next_page_cursor(credits, sort, limit),
+    }
+    return JSONResponse(page)
 
 
-@router.post("/credits/{credit_ref}/approve")
+def _credit_response(
+    session: Session, user: User, credit: BillingCredit
+) -> JSONResponse:
+    return JSONResponse(credit_json(credit, view_for(session, user)))
+
+
+@router.post("/credits/{credit_ref}/approve", response_model=CreditOut)
 def approve_credit(
     credit_ref: str,
     session: DbSession,
@@ -157,7 +196,7 @@ def approve_credit(
     actor: CurrentActor,
     now: Now,
     body: DecisionIn | None = None,
-) -> CreditOut:
+) -> JSONResponse:
     """Approve the step assigned to the caller. The last step approves the
     credit and queues its posting. 403 for the requester or a non-assignee;
     409 when someone else decided first."""
@@ -171,10 +210,10 @@ def approve_credit(
         comment=body.comment,
         expected_step=body.step,
     )
-    return CreditOut.of(credit)
+    return _credit_response(session, user, credit)
 
 
-@router.post("/credits/{credit_ref}/reject")
+@router.post("/credits/{credit_ref}/reject", response_model=CreditOut)
 def reject_credit(
     credit_ref: str,
     body: DecisionIn,
@@ -183,7 +222,7 @@ def reject_credit(
     actor: CurrentActor,
     now: Now,
     settings: AppSettings,
-) -> CreditOut:
+) -> JSONResponse:
     """Reject the credit at the caller's step; `comment` is required."""
     credit = service.reject(
         session,
@@ -195,10 +234,10 @@ def reject_credit(
         comment=body.comment,
         expected_step=body.step,
     )
-    return CreditOut.of(credit)
+    return _credit_response(session, user, credit)
 
 
-@router.post("/credits/{credit_ref}/recall")
+@router.post("/credits/{credit_ref}/recall", response_model=CreditOut)
 def recall_credit(
     credit_ref: str,
     session: DbSession,
@@ -207,7 +246,7 @@ def recall_credit(
     now: Now,
     settings: AppSettings,
     body: RecallIn | None = None,
-) -> CreditOut:
+) -> JSONResponse:
     """The requester withdraws a credit that is still awaiting approval."""
     credit = service.recall(
         session,
@@ -218,18 +257,15 @@ def recall_credit(
         settings=settings,
         comment=(body or RecallIn()).comment,
     )
-    return CreditOut.of(credit)
+    return _credit_response(session, user, credit)
 
 
-@router.get("/credits/{credit_ref}/history")
+@router.get("/credits/{credit_ref}/history", response_model=CreditHistoryOut)
 def credit_history(
-    credit_ref: str, session: ReadSession, _user: CurrentUser
-) -> CreditHistoryOut:
-    """Everything that happened to the credit: audit entries and approval steps."""
+    credit_ref: str, session: ReadSession, user: CurrentUser
+) -> JSONResponse:
+    """Everything that happened to the credit: audit entries and approval
+    steps. Old and new values of fields hidden from you are left out."""
     credit, entries, steps = service.history(session, credit_id_of(credit_ref))
-    return CreditHistoryOut(
-        credit_id=credit.id,
-        number=credit.number,
-        entries=[AuditEntryOut.of(e) for e in entries],
-        steps=[StepOut.model_validate(s) for s in steps],
-    )
+    view = view_for(session, user)
+    return JSONResponse(history_json(credit, entries, steps, view))

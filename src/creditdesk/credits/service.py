@@ -11,6 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from creditdesk.access import fields
 from creditdesk.access.service import Permission, require
 from creditdesk.accounts.models import Account
 from creditdesk.actors import Actor
@@ -21,8 +22,9 @@ from creditdesk.audit.models import AuditEntry
 from creditdesk.cases import service as cases
 from creditdesk.cases.models import Case
 from creditdesk.config import Settings
-from creditdesk.credits import lifecycle
+from creditdesk.credits import lifecycle, queries
 from creditdesk.credits.models import BillingCredit, CreditStatus
+from creditdesk.credits.queries import CreditFilters, CreditSort
 from creditdesk.credits.schemas import CreditIn
 from creditdesk.db import is_postgres
 from creditdesk.errors import Forbidden, InvalidState, NotFound, ValidationFailed
@@ -105,11 +107,20 @@ def _judge(
     )
 
 
+# A credit request sets these; a role that may not edit them may not raise one.
+_RAISE_FIELDS = ("amount", "justification")
+
+
+def _require_may_raise(session: Session, requester: User) -> None:
+    require(requester, Permission.CREATE_CREDIT)
+    fields.require_edit(fields.view_for(session, requester), _RAISE_FIELDS)
+
+
 def preview(
     session: Session, *, data: CreditIn, requester: User, now: datetime
 ) -> Decision:
     """What the policy would decide for this request; nothing is written."""
-    require(requester, Permission.CREATE_CREDIT)
+    _require_may_raise(session, requester)
     checked = _check_request(session, data)
     return _judge(session, data=data, checked=checked, requester=requester, now=now)
 
@@ -126,7 +137,7 @@ def raise_credit(
 
     A refusal is recorded too (status ``refused``) so every attempt is traceable.
     """
-    require(requester, Permission.CREATE_CREDIT)
+    _require_may_raise(session, requester)
     checked = _check_request(session, data)
     case, account = checked.case, checked.account
     decision = _judge(session, data=data, checked=checked, requester=requester, now=now)
@@ -340,21 +351,19 @@ def recall(
 def list_credits(
     session: Session,
     *,
-    status: CreditStatus | None,
-    case_id: int | None,
-    account_id: int | None,
-    before_id: int | None,
+    user: User,
+    filters: CreditFilters,
+    sort: CreditSort | None = None,
+    cursor: str | None = None,
     limit: int,
 ) -> list[BillingCredit]:
-    query = sa.select(BillingCredit).order_by(BillingCredit.id.desc()).limit(limit)
-    if status is not None:
-        query = query.where(BillingCredit.status == status)
-    if case_id is not None:
-        query = query.where(BillingCredit.case_id == case_id)
-    if account_id is not None:
-        query = query.where(BillingCredit.account_id == account_id)
-    if before_id is not None:
-        query = query.where(BillingCredit.id < before_id)
+    """One page of credits matching ``filters``, newest first unless ``sort``
+    says otherwise. Filtering or sorting on a field hidden from ``user`` is a
+    400 naming the parameter."""
+    queries.check_visible(fields.view_for(session, user), filters, sort)
+
+    query = sa.select(BillingCredit).where(*queries.where_clauses(filters))
+    query = queries.ordered_page(query, sort, cursor, limit)
     return list(session.scalars(query))
 
 

@@ -276,6 +276,40 @@ def _hit(fired: bool, rule_id: str, message: str) -> RuleHit | None:
     return RuleHit(rule_id, message) if fired else None
 
 
+# The same rules worded without any amount, for a caller who may not see the
+# credit's amount (limits and totals would give it away too). A rule missing
+# here and from AMOUNT_FREE_RULES is withheld entirely: add new rules to one.
+WITHOUT_AMOUNT = {
+    "amount.within_auto_limit": "Amount is within the auto-approval limit",
+    "amount.not_positive": "Amount must be above zero",
+    "amount.exceeds_disputed": "Amount exceeds the disputed amount",
+    "amount.over_maximum": "Amount is above the policy maximum",
+    "amount.over_auto_limit": "Amount is above the auto-approval limit",
+    "cap.exceeded": "Credits in the rolling window would exceed the contract cap",
+    "duplicate.suspected": "A similar credit for the same reason was raised on "
+    "this account recently",
+}
+AMOUNT_FREE_RULES = frozenset(
+    {
+        "currency.unsupported",
+        "reason.unknown",
+        "type.unknown",
+        "account.inactive",
+        "case.not_open",
+        "contract.missing",
+        "contract.type_not_allowed",
+    }
+)
+WITHHELD_MESSAGE = "Details withheld: they concern the amount"
+
+
+def message_without_amount(rule_id: str, message: str) -> str:
+    """The rule's message as shown to someone who may not see the amount."""
+    if rule_id in AMOUNT_FREE_RULES:
+        return message
+    return WITHOUT_AMOUNT.get(rule_id, WITHHELD_MESSAGE)
+
+
 def _money(minor: int, currency: str) -> str:
     """``GBP 35.00``; raw minor units when the code is no usable currency."""
     try:

@@ -1,0 +1,1 @@
+"""Administration: users, teams, roles, reporting lines and field permissions."""
