@@ -20,7 +20,7 @@ from bench.list_seed import SeededOrg, seed
 from bench.load import REQUEST_TIMEOUT_SECONDS, PhaseResult
 from bench.process import serve
 from bench.query_plan import explain_list
-from creditdesk.api.pagination import DEFAULT_LIMIT, decode_cursor
+from creditdesk.api.pagination import DEFAULT_LIMIT
 
 CREDITS_PATH = "/api/v1/credits"
 CALLERS = ("agent", "finance")
@@ -172,5 +172,4 @@ def _get(client: httpx.Client, cursor: str | None) -> httpx.Response:
 
 
 def _explain(url: str, user_id: int, series: ListSeries) -> list[str]:
-    before_id = decode_cursor(series.cursor)
-    return explain_list(url, user_id=user_id, before_id=before_id, limit=DEFAULT_LIMIT)
+    return explain_list(url, user_id=user_id, cursor=series.cursor, limit=DEFAULT_LIMIT)

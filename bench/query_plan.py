@@ -13,32 +13,25 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from creditdesk.credits import service as credits
+from creditdesk.credits.queries import CreditFilters
 from creditdesk.db import create_engine, make_session_factory, read_only
 from creditdesk.users.models import User
 
 Statement = tuple[str, Any]
 
 
-def list_page(
-    session: Session, user: User, *, before_id: int | None, limit: int
-) -> None:
+def list_page(session: Session, user: User, *, cursor: str | None, limit: int) -> None:
     """What ``GET /api/v1/credits?limit=...&cursor=...`` asks the service for.
 
-    The one place that knows the service's signature: when the list takes the
-    caller (a visibility predicate), pass ``user=user`` here as well.
+    The one place that knows the service's signature.
     """
     credits.list_credits(
-        session,
-        status=None,
-        case_id=None,
-        account_id=None,
-        before_id=before_id,
-        limit=limit,
+        session, user=user, filters=CreditFilters(), cursor=cursor, limit=limit
     )
 
 
 def explain_list(
-    url: str, *, user_id: int, before_id: int | None, limit: int
+    url: str, *, user_id: int, cursor: str | None, limit: int
 ) -> list[str]:
     """The statements ``list_page`` runs for ``user_id``, each with its plan."""
     engine = create_engine(url, pool_size=1, max_overflow=0)
@@ -47,7 +40,7 @@ def explain_list(
             user = session.get_one(User, user_id)
             statements = captured(
                 engine,
-                lambda: list_page(session, user, before_id=before_id, limit=limit),
+                lambda: list_page(session, user, cursor=cursor, limit=limit),
             )
             lines: list[str] = []
             for statement, parameters in statements:
