@@ -119,24 +119,29 @@ def preview_credit(
 
 
 @router.get("/credits/{credit_ref}")
-def get_credit(credit_ref: str, session: ReadSession, _user: CurrentUser) -> CreditOut:
-    """One credit, by id or by number (`BC-000123`)."""
-    return CreditOut.of(service.get_credit(session, credit_id_of(credit_ref)))
+def get_credit(credit_ref: str, session: ReadSession, user: CurrentUser) -> CreditOut:
+    """One credit, by id or by number (`BC-000123`); 404 unless the caller
+    may see it."""
+    return CreditOut.of(
+        service.get_credit(session, credit_id_of(credit_ref), user=user)
+    )
 
 
 @router.get("/credits")
 def list_credits(
     session: ReadSession,
-    _user: CurrentUser,
+    user: CurrentUser,
     status: CreditStatus | None = None,
     case_id: int | None = None,
     account_id: int | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[CreditOut]:
-    """Credits, newest first. Pass `next_cursor` back as `cursor` for more."""
+    """The credits the caller may see, newest first. Pass `next_cursor` back
+    as `cursor` for more."""
     credits = service.list_credits(
         session,
+        user=user,
         status=status,
         case_id=case_id,
         account_id=account_id,
@@ -223,10 +228,12 @@ def recall_credit(
 
 @router.get("/credits/{credit_ref}/history")
 def credit_history(
-    credit_ref: str, session: ReadSession, _user: CurrentUser
+    credit_ref: str, session: ReadSession, user: CurrentUser
 ) -> CreditHistoryOut:
     """Everything that happened to the credit: audit entries and approval steps."""
-    credit, entries, steps = service.history(session, credit_id_of(credit_ref))
+    credit, entries, steps = service.history(
+        session, credit_id_of(credit_ref), user=user
+    )
     return CreditHistoryOut(
         credit_id=credit.id,
         number=credit.number,
