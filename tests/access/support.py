@@ -97,11 +97,15 @@ class Made:
 
 
 def make_credit(
-    factory: sessionmaker[Session], requester: User, amount: str = "100.00"
+    factory: sessionmaker[Session],
+    requester: User,
+    amount: str = "100.00",
+    *,
+    cap_minor: int = 100_000,
 ) -> Made:
     """A credit raised by ``requester`` on a case they own (100.00 waits for
     the requester's manager)."""
-    customer = make_customer(factory, owner=requester)
+    customer = make_customer(factory, owner=requester, cap_minor=cap_minor)
     with transaction(factory) as session:
         user = session.get(User, requester.id)
         assert user is not None
@@ -146,6 +150,31 @@ def share(
                 now=now(),
             )
         return made.id
+
+
+def add_person(
+    factory: sessionmaker[Session],
+    people: AccessOrg,
+    key: str,
+    role: Role,
+    *,
+    team: int | None = None,
+    manager: str | None = None,
+) -> User:
+    """One more person in ``people``, with a token."""
+    with transaction(factory) as session:
+        boss = people.users[manager] if manager else None
+        user = make_user(session, role=role, manager=boss)
+        user.team_id = team
+        session.flush()
+        people.tokens[key] = make_token(session, user=user)
+    people.users[key] = user
+    return user
+
+
+def new_team(factory: sessionmaker[Session]) -> int:
+    with transaction(factory) as session:
+        return make_team(session).id
 
 
 def listed_ids(client: TestClient, path: str, headers: dict[str, str]) -> list[int]:
