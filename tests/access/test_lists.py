@@ -1,9 +1,11 @@
 """Lists hold exactly the visible rows, page after page."""
 
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from creditdesk.users.models import Role
+from creditdesk.access.visibility import line_below
+from creditdesk.users.models import Role, User
 from tests.access.support import (
     AccessOrg,
     add_person,
@@ -125,3 +127,20 @@ def test_a_queue_approver_sees_the_credit_from_their_step_on(
     finance = client.post(f"{url}/approve", headers=people.auth("finance"))
     assert finance.json()["status"] == "approved"
     assert client.get(url, headers=manager).status_code == 200
+
+
+def test_a_long_reporting_line_gives_the_same_rows_as_a_short_one(
+    session_factory: sessionmaker[Session], people: AccessOrg
+) -> None:
+    with session_factory() as session:
+        director = session.get(User, people.id("director"))
+        assert director is not None
+        inline = line_below(session, director)
+        as_query = line_below(session, director, inline_max=0)
+
+        assert isinstance(inline, list)
+        rows = session.scalars(sa.select(User.id).where(User.id.in_(as_query)))
+        assert sorted(rows) == sorted(inline)
+        everyone_in_team_a = {"director", "manager", "manager_peer", "lead"}
+        everyone_in_team_a |= {"lead_peer", "agent", "agent_peer", "junior"}
+        assert set(inline) == {people.id(key) for key in everyone_in_team_a}

@@ -46,11 +46,14 @@ def _subordinates_cte(user_id: int) -> sa.CTE:
     return tree.union(below)
 
 
-def line_below(session: Session, user: User) -> list[int] | sa.Select:
-    """The ids of ``user`` and everyone reporting to them, at any depth."""
+def line_below(
+    session: Session, user: User, *, inline_max: int = _INLINE_IDS_MAX
+) -> list[int] | sa.Select:
+    """The ids of ``user`` and everyone reporting to them, at any depth: a
+    list when short, else a subquery (same rows, no huge parameter lists)."""
     tree = _subordinates_cte(user.id)
-    ids = list(session.scalars(sa.select(tree.c.id).limit(_INLINE_IDS_MAX + 1)))
-    if len(ids) <= _INLINE_IDS_MAX:
+    ids = list(session.scalars(sa.select(tree.c.id).limit(inline_max + 1)))
+    if len(ids) <= inline_max:
         return ids
     return sa.select(_subordinates_cte(user.id).c.id)
 
@@ -143,9 +146,14 @@ def credit_visible(session: Session, user: User) -> ColumnElement[bool]:
     """A WHERE clause on BillingCredit: the credits ``user`` may see."""
     if sees_everything(user):
         return sa.true()
+    return _credits_of(session, user, line_below(session, user))
 
+
+def _credits_of(
+    session: Session, user: User, line: list[int] | sa.Select
+) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = [
-        BillingCredit.requested_by_id.in_(line_below(session, user)),
+        BillingCredit.requested_by_id.in_(line),
         BillingCredit.id.in_(_shared_with(user)),
         BillingCredit.id.in_(_assigned_to(user)),
     ]
@@ -163,11 +171,11 @@ def case_visible(session: Session, user: User) -> ColumnElement[bool]:
     if sees_everything(user):
         return sa.true()
 
+    line = line_below(session, user)
+    credits = sa.select(BillingCredit.case_id).where(_credits_of(session, user, line))
     clauses: list[ColumnElement[bool]] = [
-        Case.owner_id.in_(line_below(session, user)),
-        Case.id.in_(
-            sa.select(BillingCredit.case_id).where(credit_visible(session, user))
-        ),
+        Case.owner_id.in_(line),
+        Case.id.in_(credits),
     ]
     if user.team_id is not None:
         clauses.append(Case.team_id == user.team_id)
