@@ -105,6 +105,9 @@ def _rules_for(session: Session, user: User, *, edit_only: bool = False) -> _Rul
 
 
 def _rule_match(groups: _RuleGroups) -> list[ColumnElement[bool]]:
+    # TODO(sharing): a credit's team is the requester's team when it was
+    # raised, but its role is the requester's role now, since credits do not
+    # record it; a requested_by_role column on billing_credits would fix it.
     clauses: list[ColumnElement[bool]] = []
     if groups.teams:
         clauses.append(BillingCredit.team_id.in_(groups.teams))

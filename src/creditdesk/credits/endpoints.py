@@ -164,8 +164,10 @@ def approve_credit(
     body: DecisionIn | None = None,
 ) -> CreditOut:
     """Approve the step assigned to the caller. The last step approves the
-    credit and queues its posting. 403 for the requester or a non-assignee;
-    409 when someone else decided first."""
+    credit and queues its posting. 404 unless the caller may see the credit;
+    403 names the rule that refused (own credit, reporting to the requester,
+    a second step, not assigned, not an approving role); 409 when someone
+    else decided first."""
     body = body or DecisionIn()
     credit = service.approve(
         session,
@@ -213,7 +215,8 @@ def recall_credit(
     settings: AppSettings,
     body: RecallIn | None = None,
 ) -> CreditOut:
-    """The requester withdraws a credit that is still awaiting approval."""
+    """The requester (or an edit grantee) withdraws a credit that is still
+    awaiting approval."""
     credit = service.recall(
         session,
         credit_id=credit_id_of(credit_ref),
