@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from creditdesk import __version__
+from creditdesk.access import endpoints as sharing
 from creditdesk.access import field_cache
 from creditdesk.access.service import TokenCache
 from creditdesk.accounts import endpoints as accounts
@@ -35,6 +36,7 @@ ROUTERS: list[APIRouter] = [
     accounts.router,
     cases.router,
     credits.router,
+    sharing.router,
     approvals.router,
     audit.router,
     admin.router,

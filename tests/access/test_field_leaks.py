@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.access.support import keys_in
+from tests.access.field_support import keys_in
 from tests.api_helpers import credit_body, raise_credit
 from tests.factories import Org, make_customer
 

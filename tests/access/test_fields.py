@@ -12,7 +12,7 @@ from creditdesk.access import fields
 from creditdesk.access.models import FieldLevel
 from creditdesk.policy import engine
 from creditdesk.users.models import Role
-from tests.access.support import field_override, keys_in
+from tests.access.field_support import field_override, keys_in
 from tests.api_helpers import credit_body, raise_credit
 from tests.factories import Org, make_customer
 

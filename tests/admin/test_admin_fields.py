@@ -9,7 +9,7 @@ from creditdesk.access.field_cache import OverrideCache
 from creditdesk.access.models import FieldLevel, FieldPermission
 from creditdesk.audit.models import AuditEntry
 from creditdesk.db import transaction
-from tests.access.support import FIELD_PERMISSIONS, field_override
+from tests.access.field_support import FIELD_PERMISSIONS, field_override
 from tests.api_helpers import raise_credit
 from tests.factories import Org, make_customer, now
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk.audit.models import AuditEntry
 from creditdesk.db import transaction
-from creditdesk.users.models import Role
+from creditdesk.users.models import Role, Team
 from tests.api_helpers import raise_credit
 from tests.factories import Org, make_customer, make_token, make_user
 
@@ -231,7 +231,9 @@ def test_a_role_change_takes_effect_on_the_next_request(
     client: TestClient, org: Org, session_factory: sessionmaker[Session]
 ) -> None:
     with transaction(session_factory) as session:
-        user = make_user(session, role=Role.JUNIOR_AGENT, team=None)
+        # In the agent's team, so the agent may raise a credit on their case.
+        team = session.get(Team, org.team.id)
+        user = make_user(session, role=Role.JUNIOR_AGENT, team=team)
         token = make_token(session, user=user)
     auth = {"Authorization": f"Bearer {token}"}
     customer = make_customer(session_factory, owner=user, cap_minor=10**9)

@@ -49,6 +49,10 @@ class ApprovalStep(Base):
         sa.UniqueConstraint("request_id", "sequence"),
         sa.Index("ix_approval_steps_approver_status", "approver_id", "status"),
         sa.Index("ix_approval_steps_queue_status", "queue_role", "status"),
+        # Record access looks steps up by each approver column, so a viewer's
+        # credits are found without reading every step.
+        sa.Index("ix_approval_steps_original_approver", "original_approver_id"),
+        sa.Index("ix_approval_steps_acting_approver", "acting_approver_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -8,10 +8,15 @@ to the queue of that role, so a request never waits on nobody.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.orm import Session
 
+from creditdesk.access.duties import require_writer
+from creditdesk.access.service import Permission, require
+from creditdesk.access.visibility import reports_to
 from creditdesk.actors import Actor
 from creditdesk.approvals.models import (
     ApprovalRequest,
@@ -23,6 +28,8 @@ from creditdesk.audit import service as audit
 from creditdesk.credits.models import BillingCredit
 from creditdesk.errors import Forbidden, InvalidState
 from creditdesk.users.models import Role, User
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +133,31 @@ def is_assigned(step: ApprovalStep, user: User) -> bool:
     return step.queue_role is not None and step.queue_role == user.role
 
 
+def require_decider(user: User) -> None:
+    """Only approving roles decide; auditors and administrators never do."""
+    require_writer(user, "decide approvals")
+    if user.role is Role.ADMIN:
+        _refuse(user, "admin_not_approver", "administrators do not decide approvals")
+    require(user, Permission.DECIDE_APPROVALS)
+
+
 def check_may_decide(
     session: Session, credit: BillingCredit, step: ApprovalStep, user: User
 ) -> None:
-    """Segregation of duties, then assignment: raise Forbidden when not allowed."""
+    """Segregation of duties, then assignment: raise Forbidden when not allowed.
+
+    Each refusal names its rule, so the caller knows what to do instead.
+    """
     if credit.requested_by_id == user.id:
-        raise Forbidden("nobody may decide a credit they requested")
+        _refuse(user, "own_credit", "nobody may decide a credit they requested")
+    if reports_to(session, user.id, credit.requested_by_id):
+        _refuse(
+            user,
+            "reports_to_requester",
+            "an approver may not decide a credit requested by someone they report to",
+        )
     if not is_assigned(step, user):
-        raise Forbidden("this approval step is assigned to someone else")
+        _refuse(user, "not_assigned", "this approval step is assigned to someone else")
     decided_before = session.scalar(
         sa.select(ApprovalStep.id).where(
             ApprovalStep.credit_id == credit.id,
@@ -142,7 +166,16 @@ def check_may_decide(
         )
     )
     if decided_before is not None:
-        raise Forbidden("one person may not decide two steps of the same credit")
+        _refuse(
+            user,
+            "two_steps",
+            "one person may not decide two steps of the same credit",
+        )
+
+
+def _refuse(user: User, rule: str, message: str) -> NoReturn:
+    log.warning("approval.refused", user_id=user.id, rule=rule)
+    raise Forbidden(message, extra={"rule": rule})
 
 
 def decide_step(

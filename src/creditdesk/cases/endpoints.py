@@ -75,23 +75,25 @@ def create_case(
 
 
 @router.get("/cases/{case_id}")
-def get_case(case_id: int, session: DbSession, _user: CurrentUser) -> CaseOut:
-    """One case."""
-    return case_out(service.get_case(session, case_id))
+def get_case(case_id: int, session: DbSession, user: CurrentUser) -> CaseOut:
+    """One case; 404 unless the caller may see it."""
+    return case_out(service.get_case(session, case_id, user=user))
 
 
 @router.get("/cases")
 def list_cases(
     session: DbSession,
-    _user: CurrentUser,
+    user: CurrentUser,
     status: CaseStatus | None = None,
     account_id: int | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[CaseOut]:
-    """Cases, newest first, filtered by status and account."""
+    """The cases the caller may see, newest first, filtered by status and
+    account."""
     cases = service.list_cases(
         session,
+        user=user,
         status=status,
         account_id=account_id,
         before_id=decode_cursor(cursor),

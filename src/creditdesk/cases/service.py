@@ -6,23 +6,22 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session
 
+from creditdesk.access import visibility
 from creditdesk.accounts.models import Account
 from creditdesk.actors import Actor
 from creditdesk.audit import service as audit
 from creditdesk.cases.models import Case, CaseStatus, CaseType
 from creditdesk.config import Settings
 from creditdesk.credits.models import FINAL_STATUSES, BillingCredit, CreditStatus
-from creditdesk.errors import NotFound, ValidationFailed
+from creditdesk.errors import ValidationFailed
 from creditdesk.users.models import User
 
 log = structlog.get_logger(__name__)
 
 
-def get_case(session: Session, case_id: int) -> Case:
-    case = session.get(Case, case_id)
-    if case is None:
-        raise NotFound(f"case {case_id} does not exist")
-    return case
+def get_case(session: Session, case_id: int, *, user: User) -> Case:
+    """The case if ``user`` may see it; 404 otherwise, as for a missing one."""
+    return visibility.load_case(session, user, case_id)
 
 
 def create_case(
@@ -83,12 +82,15 @@ def create_case(
 def list_cases(
     session: Session,
     *,
+    user: User,
     status: CaseStatus | None,
     account_id: int | None,
     before_id: int | None,
     limit: int,
 ) -> list[Case]:
+    """The cases ``user`` may see, newest first."""
     query = sa.select(Case).order_by(Case.id.desc()).limit(limit)
+    query = query.where(visibility.case_visible(session, user))
     if status is not None:
         query = query.where(Case.status == status)
     if account_id is not None:

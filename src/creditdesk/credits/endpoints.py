@@ -125,8 +125,9 @@ def preview_credit(
 def get_credit(
     credit_ref: str, session: ReadSession, user: CurrentUser
 ) -> JSONResponse:
-    """One credit, by id or by number (`BC-000123`)."""
-    credit = service.get_credit(session, credit_id_of(credit_ref))
+    """One credit, by id or by number (`BC-000123`); 404 unless the caller
+    may see it."""
+    credit = service.get_credit(session, credit_id_of(credit_ref), user=user)
     return _credit_response(session, user, credit)
 
 
@@ -156,10 +157,10 @@ def list_credits(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> JSONResponse:
-    """Credits matching every filter given, newest first unless `sort` says
-    otherwise. Pass `next_cursor` back as `cursor` (with the same `sort`) for
-    more. Filtering, sorting or asking for a field hidden from your role is a
-    400 naming the parameter."""
+    """The credits the caller may see that match every filter given, newest
+    first unless `sort` says otherwise. Pass `next_cursor` back as `cursor`
+    (with the same `sort`) for more. Filtering, sorting or asking for a field
+    hidden from your role is a 400 naming the parameter."""
     view = view_for(session, user)
     wanted = fieldset(view, fields)
     filters = CreditFilters(
@@ -198,8 +199,10 @@ def approve_credit(
     body: DecisionIn | None = None,
 ) -> JSONResponse:
     """Approve the step assigned to the caller. The last step approves the
-    credit and queues its posting. 403 for the requester or a non-assignee;
-    409 when someone else decided first."""
+    credit and queues its posting. 404 unless the caller may see the credit;
+    403 names the rule that refused (own credit, reporting to the requester,
+    a second step, not assigned, not an approving role); 409 when someone
+    else decided first."""
     body = body or DecisionIn()
     credit = service.approve(
         session,
@@ -247,7 +250,8 @@ def recall_credit(
     settings: AppSettings,
     body: RecallIn | None = None,
 ) -> JSONResponse:
-    """The requester withdraws a credit that is still awaiting approval."""
+    """The requester (or an edit grantee) withdraws a credit that is still
+    awaiting approval."""
     credit = service.recall(
         session,
         credit_id=credit_id_of(credit_ref),
@@ -266,6 +270,8 @@ def credit_history(
 ) -> JSONResponse:
     """Everything that happened to the credit: audit entries and approval
     steps. Old and new values of fields hidden from you are left out."""
-    credit, entries, steps = service.history(session, credit_id_of(credit_ref))
+    credit, entries, steps = service.history(
+        session, credit_id_of(credit_ref), user=user
+    )
     view = view_for(session, user)
     return JSONResponse(history_json(credit, entries, steps, view))

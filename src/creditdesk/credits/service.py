@@ -11,7 +11,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from creditdesk.access import fields
+from creditdesk.access import fields, visibility
+from creditdesk.access.duties import require_writer
 from creditdesk.access.service import Permission, require
 from creditdesk.accounts.models import Account
 from creditdesk.actors import Actor
@@ -36,18 +37,9 @@ from creditdesk.users.models import User
 POST_TOPIC = "credit.post"
 
 
-def get_credit(session: Session, credit_id: int) -> BillingCredit:
-    credit = session.get(BillingCredit, credit_id)
-    if credit is None:
-        raise NotFound(f"credit {credit_id} does not exist")
-    return credit
-
-
-def _case_for_input(session: Session, case_id: int) -> Case:
-    case = session.get(Case, case_id)
-    if case is None:
-        raise ValidationFailed.on("case_id", f"case {case_id} does not exist")
-    return case
+def get_credit(session: Session, credit_id: int, *, user: User) -> BillingCredit:
+    """The credit if ``user`` may see it; 404 otherwise, as for a missing one."""
+    return visibility.load_credit(session, user, credit_id)
 
 
 def _account_locked(session: Session, account_id: int) -> Account:
@@ -66,8 +58,9 @@ class _Checked:
     policy: policy.ActivePolicy
 
 
-def _check_request(session: Session, data: CreditIn) -> _Checked:
-    case = _case_for_input(session, data.case_id)
+def _check_request(session: Session, data: CreditIn, requester: User) -> _Checked:
+    # A case the requester may not see is answered as one that does not exist.
+    case = visibility.case_for_input(session, requester, data.case_id)
     account = _account_locked(session, case.account_id)
     if data.currency != account.currency:
         raise ValidationFailed.on(
@@ -121,7 +114,7 @@ def preview(
 ) -> Decision:
     """What the policy would decide for this request; nothing is written."""
     _require_may_raise(session, requester)
-    checked = _check_request(session, data)
+    checked = _check_request(session, data, requester)
     return _judge(session, data=data, checked=checked, requester=requester, now=now)
 
 
@@ -138,7 +131,7 @@ def raise_credit(
     A refusal is recorded too (status ``refused``) so every attempt is traceable.
     """
     _require_may_raise(session, requester)
-    checked = _check_request(session, data)
+    checked = _check_request(session, data, requester)
     case, account = checked.case, checked.account
     decision = _judge(session, data=data, checked=checked, requester=requester, now=now)
 
@@ -226,8 +219,11 @@ def _approve(
     _queue_posting(session, credit, now=now)
 
 
-def _pending_credit(session: Session, credit_id: int) -> BillingCredit:
-    credit = lifecycle.load_for_update(session, credit_id)
+def _credit_to_decide(session: Session, credit_id: int, user: User) -> BillingCredit:
+    # Visibility first: an invisible credit is a 404 whoever asks, before any
+    # rule about who may decide could tell the caller it exists.
+    credit = visibility.load_credit(session, user, credit_id, for_update=True)
+    approvals.require_decider(user)
     if credit.status != CreditStatus.PENDING_APPROVAL:
         raise InvalidState(
             f"credit {credit.number} is {credit.status.value}, not awaiting approval",
@@ -263,8 +259,7 @@ def approve(
     expected_step: int | None = None,
 ) -> BillingCredit:
     """Approve the pending step; the last approval approves the credit."""
-    require(user, Permission.DECIDE_APPROVALS)
-    credit = _pending_credit(session, credit_id)
+    credit = _credit_to_decide(session, credit_id, user)
     step = _step_to_decide(session, credit, user, expected_step)
 
     finished = approvals.decide_step(
@@ -293,10 +288,9 @@ def reject(
     expected_step: int | None = None,
 ) -> BillingCredit:
     """Reject the pending step and with it the credit; a comment is required."""
-    require(user, Permission.DECIDE_APPROVALS)
+    credit = _credit_to_decide(session, credit_id, user)
     if not comment or not comment.strip():
         raise ValidationFailed.on("comment", "a rejection needs a comment")
-    credit = _pending_credit(session, credit_id)
     step = _step_to_decide(session, credit, user, expected_step)
 
     approvals.decide_step(
@@ -327,10 +321,15 @@ def recall(
     settings: Settings,
     comment: str | None = None,
 ) -> BillingCredit:
-    """The requester withdraws a credit that is still awaiting approval."""
-    credit = lifecycle.load_for_update(session, credit_id)
-    if credit.requested_by_id != user.id:
-        raise Forbidden("only the agent who requested a credit may recall it")
+    """The requester (or someone it is shared with for editing) withdraws a
+    credit that is still awaiting approval."""
+    credit = visibility.load_credit(session, user, credit_id, for_update=True)
+    require_writer(user, "recall credits")
+    if not visibility.may_act_as_owner(session, user, credit):
+        raise Forbidden(
+            "only the agent who requested a credit, or someone it is shared "
+            "with for editing, may recall it"
+        )
     if credit.status != CreditStatus.PENDING_APPROVAL:
         raise InvalidState(
             f"credit {credit.number} is {credit.status.value}; only a credit "
@@ -363,13 +362,14 @@ def list_credits(
     queries.check_visible(fields.view_for(session, user), filters, sort)
 
     query = sa.select(BillingCredit).where(*queries.where_clauses(filters))
+    query = query.where(visibility.credit_visible(session, user))
     query = queries.ordered_page(query, sort, cursor, limit)
     return list(session.scalars(query))
 
 
 def history(
-    session: Session, credit_id: int
+    session: Session, credit_id: int, *, user: User
 ) -> tuple[BillingCredit, list[AuditEntry], list[ApprovalStep]]:
-    credit = get_credit(session, credit_id)
+    credit = get_credit(session, credit_id, user=user)
     entries = audit.entries_for(session, entity_type="credit", entity_id=credit.id)
     return credit, entries, approvals.steps_of(session, credit.id)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 21:25:57.134885
+Create Date: 2026-12-03 21:31:03.780205
 """
 
 from collections.abc import Sequence
@@ -865,10 +865,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("approval_steps", schema=None) as batch_op:
         batch_op.create_index(
+            "ix_approval_steps_acting_approver", ["acting_approver_id"], unique=False
+        )
+        batch_op.create_index(
             "ix_approval_steps_approver_status", ["approver_id", "status"], unique=False
         )
         batch_op.create_index(
             batch_op.f("ix_approval_steps_credit_id"), ["credit_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_approval_steps_original_approver",
+            ["original_approver_id"],
+            unique=False,
         )
         batch_op.create_index(
             "ix_approval_steps_queue_status", ["queue_role", "status"], unique=False
@@ -921,8 +929,10 @@ def downgrade() -> None:
     op.drop_table("ledger_entries")
     with op.batch_alter_table("approval_steps", schema=None) as batch_op:
         batch_op.drop_index("ix_approval_steps_queue_status")
+        batch_op.drop_index("ix_approval_steps_original_approver")
         batch_op.drop_index(batch_op.f("ix_approval_steps_credit_id"))
         batch_op.drop_index("ix_approval_steps_approver_status")
+        batch_op.drop_index("ix_approval_steps_acting_approver")
 
     op.drop_table("approval_steps")
     with op.batch_alter_table("ledger_memos", schema=None) as batch_op:
