@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from creditdesk import __version__
+from creditdesk.access import endpoints_auth as auth
 from creditdesk.access.service import TokenCache
 from creditdesk.accounts import endpoints as accounts
 from creditdesk.api import problems
@@ -30,6 +31,7 @@ API_PREFIX = "/api/v1"
 
 
 ROUTERS: list[APIRouter] = [
+    auth.router,
     accounts.router,
     cases.router,
     credits.router,

@@ -4,8 +4,7 @@ from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from creditdesk.access.service import actor_for
-from creditdesk.actors import Channel
+from creditdesk.access.scopes import APPROVE, READ, needs
 from creditdesk.api.deps import (
     AppSettings,
     CurrentActor,
@@ -71,6 +70,7 @@ def raise_credit(
     request: Request,
     body: CreditIn,
     user: CurrentUser,
+    actor: CurrentActor,
     now: Now,
     settings: AppSettings,
     idempotency_key: IdempotencyKey = None,
@@ -92,7 +92,7 @@ def raise_credit(
             session,
             data=body,
             requester=user,
-            actor=actor_for(user, Channel.API),
+            actor=actor,
             now=now,
         )
         session.flush()
@@ -109,7 +109,8 @@ def raise_credit(
     return JSONResponse(stored.body, status_code=stored.status, headers=headers)
 
 
-@router.post("/credits/preview")
+# A preview writes nothing, so a read-only credential may ask for one.
+@router.post("/credits/preview", **needs(READ))
 def preview_credit(
     body: CreditIn, session: ReadSession, user: CurrentUser, now: Now
 ) -> DecisionOut:
@@ -149,7 +150,7 @@ def list_credits(
     )
 
 
-@router.post("/credits/{credit_ref}/approve")
+@router.post("/credits/{credit_ref}/approve", **needs(APPROVE))
 def approve_credit(
     credit_ref: str,
     session: DbSession,
@@ -174,7 +175,7 @@ def approve_credit(
     return CreditOut.of(credit)
 
 
-@router.post("/credits/{credit_ref}/reject")
+@router.post("/credits/{credit_ref}/reject", **needs(APPROVE))
 def reject_credit(
     credit_ref: str,
     body: DecisionIn,
