@@ -7,6 +7,7 @@ returns and before the response is sent, and rolls back on any error.
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import parse_qs
 
 import structlog
 from fastapi import Depends, Request
@@ -24,7 +25,7 @@ from creditdesk.users.models import User
 
 log = structlog.get_logger(__name__)
 
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -66,15 +67,19 @@ AppSettings = Annotated[Settings, Depends(get_settings)]
 
 async def presented_csrf(request: Request) -> str | None:
     """The CSRF token a cookie-authenticated change carries: the header, else
-    the form field of a form post. Async, since reading a form is."""
+    the ``csrf_token`` field of a urlencoded form. Async, since reading the
+    body is."""
     if request.method in SAFE_METHODS or "authorization" in request.headers:
         return None
     header = request.headers.get(sessions.CSRF_HEADER)
     if header or sessions.COOKIE_NAME not in request.cookies:
         return header
-    if request.headers.get("content-type", "").startswith(_FORM_TYPES):
-        value = (await request.form()).get(sessions.CSRF_FIELD)
-        return value if isinstance(value, str) else None
+    if request.headers.get("content-type", "").startswith(_FORM_TYPE):
+        # The standard library suffices for a urlencoded form; multipart
+        # forms (file uploads) send the header instead.
+        fields = parse_qs((await request.body()).decode("latin-1"))
+        values = fields.get(sessions.CSRF_FIELD)
+        return values[0] if values else None
     return None
 
 
