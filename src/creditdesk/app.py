@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from creditdesk import __version__
 from creditdesk.access import endpoints as sharing
+from creditdesk.access import endpoints_auth as auth
 from creditdesk.access import field_cache
 from creditdesk.access.service import TokenCache
 from creditdesk.accounts import endpoints as accounts
@@ -33,6 +34,7 @@ API_PREFIX = "/api/v1"
 
 
 ROUTERS: list[APIRouter] = [
+    auth.router,
     accounts.router,
     cases.router,
     credits.router,

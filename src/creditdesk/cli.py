@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from creditdesk import migrations
+from creditdesk.access import cli as tokens_cli
 from creditdesk.access import service as access
 from creditdesk.app import create_app
 from creditdesk.audit import cli as audit_cli
@@ -52,7 +53,7 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 
 app.add_typer(db_app, name="db")
 app.add_typer(users_cli.app, name="users")
-app.add_typer(users_cli.tokens_app, name="tokens")
+app.add_typer(tokens_cli.app, name="tokens")
 app.add_typer(policy_cli.app, name="policy")
 app.add_typer(audit_cli.app, name="audit")
 

@@ -38,6 +38,18 @@ class Settings(BaseSettings):
     # How long a process trusts its copy of the field permission overrides; a
     # change made in another process takes effect here within this time.
     field_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Web sessions end after this long without a request, and in any case
+    # this long after sign-in.
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    # After this many failed sign-ins in a row each further attempt waits
+    # sign_in_backoff_seconds, doubling per failure; after
+    # sign_in_lockout_after failures the account is locked for
+    # sign_in_lockout_minutes. A successful sign-in resets the count.
+    sign_in_throttle_after: int = Field(default=3, ge=1)
+    sign_in_backoff_seconds: float = Field(default=1.0, gt=0, le=3600)
+    sign_in_lockout_after: int = Field(default=10, ge=1)
+    sign_in_lockout_minutes: int = Field(default=15, ge=1)
     secret_key: SecretStr = SecretStr("development-only-secret-change-me")
 
     @field_validator("database_url")

@@ -104,3 +104,19 @@ class BadRequest(DomainError):
     status = 400
     type_slug = "bad-request"
     title = "Bad request"
+
+
+class TooManyAttempts(DomainError):
+    """Refused for now; ``extra["retry_after"]`` says in how many seconds."""
+
+    status = 429
+    type_slug = "too-many-attempts"
+    title = "Too many attempts; try again later"
+
+
+class AccountLocked(DomainError):
+    """Locked after repeated failures; ``extra["retry_after"]`` as above."""
+
+    status = 423
+    type_slug = "account-locked"
+    title = "The account is locked for a while"

@@ -1,8 +1,15 @@
 """Segregation of duties: who may never decide, and auditors who only read."""
 
+from datetime import UTC, datetime
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from creditdesk.access.service import actor_for
+from creditdesk.actors import Channel
+from creditdesk.credits import service as credits
+from creditdesk.errors import Forbidden
 from creditdesk.users.models import Role
 from tests.access.support import AccessOrg, add_person, make_credit
 from tests.api_helpers import credit_body
@@ -75,11 +82,22 @@ def test_administrators_never_decide(
     made = make_credit(session_factory, people.users["agent"])
     url = f"/api/v1/credits/{made.credit_id}"
 
+    # Over the API the admin's token has no approve scope to begin with...
     refused = client.post(f"{url}/approve", headers=people.auth("admin"))
-
     assert refused.status_code == 403
-    assert refused.json()["rule"] == "admin_not_approver"
     assert client.get(url, headers=people.auth("admin")).status_code == 200
+
+    # ...and the service refuses an admin whatever the channel.
+    admin = people.users["admin"]
+    with session_factory() as session, pytest.raises(Forbidden) as raised:
+        credits.approve(
+            session,
+            credit_id=made.credit_id,
+            user=admin,
+            actor=actor_for(admin, Channel.CLI),
+            now=datetime.now(UTC),
+        )
+    assert raised.value.extra["rule"] == "admin_not_approver"
 
 
 def test_auditors_read_everything_and_write_nothing(
@@ -116,7 +134,10 @@ def test_auditors_read_everything_and_write_nothing(
     assert {name: r.status_code for name, r in writes.items()} == dict.fromkeys(
         writes, 403
     )
-    for name in ("approve", "reject", "recall", "share"):
+    # An auditor's token has no approve scope; other writes reach the service.
+    for name in ("approve", "reject"):
+        assert "'approve' scope" in writes[name].json()["detail"]
+    for name in ("recall", "share"):
         assert "auditors are read-only" in writes[name].json()["detail"]
     assert client.get(url, headers=headers).status_code == 200
     assert client.get(f"{url}/history", headers=headers).status_code == 200

@@ -170,6 +170,11 @@ class Scene:
 
 WRITES = ("approve", "reject", "recall", "share")
 
+# Tokens of these roles never carry the approve scope, so deciding is refused
+# before any credit is looked up: the same 403 for every id, visible or not,
+# existing or not, which tells nothing about the credit.
+NO_APPROVE_SCOPE = {"junior_agent", "agent"}
+
 
 @pytest.mark.parametrize(("role", "ownership", "expected"), CASES)
 def test_access_matrix(
@@ -190,4 +195,17 @@ def test_access_matrix(
         made = scene.credit(ownership) if route in WRITES else reads
         answers[route] = scene.call(route, made)
 
-    assert answers == dict(zip(ROUTES, expected.split(), strict=True))
+    wanted = dict(zip(ROUTES, expected.split(), strict=True))
+    if role in NO_APPROVE_SCOPE:
+        wanted |= {"approve": "403", "reject": "403"}
+    assert answers == wanted
+
+
+def test_deciding_without_the_scope_answers_alike_for_any_credit(
+    client: TestClient, people: AccessOrg
+) -> None:
+    headers = people.auth("agent")
+    missing = client.post("/api/v1/credits/999999999/approve", headers=headers)
+
+    assert missing.status_code == 403
+    assert "scope" in missing.json()["detail"]

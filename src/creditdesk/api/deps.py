@@ -7,18 +7,25 @@ returns and before the response is sent, and rolls back on any error.
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import parse_qs
 
 import structlog
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from creditdesk.access import scopes, sessions
 from creditdesk.access import service as access
+from creditdesk.access.scopes import SAFE_METHODS, Principal
 from creditdesk.actors import Actor, Channel
 from creditdesk.clock import Clock
 from creditdesk.config import Settings
-from creditdesk.db import read_only
+from creditdesk.db import read_only, transaction
 from creditdesk.errors import NotAuthenticated
 from creditdesk.users.models import User
+
+log = structlog.get_logger(__name__)
+
+_FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -58,32 +65,107 @@ Now = Annotated[datetime, Depends(get_now)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
-def get_current_user(request: Request, now: Now) -> User:
-    """The user behind the bearer token.
+async def presented_csrf(request: Request) -> str | None:
+    """The CSRF token a cookie-authenticated change carries: the header, else
+    the ``csrf_token`` field of a urlencoded form. Async, since reading the
+    body is."""
+    if request.method in SAFE_METHODS or "authorization" in request.headers:
+        return None
+    header = request.headers.get(sessions.CSRF_HEADER)
+    if header or sessions.COOKIE_NAME not in request.cookies:
+        return header
+    if request.headers.get("content-type", "").startswith(_FORM_TYPE):
+        # The standard library suffices for a urlencoded form; multipart
+        # forms (file uploads) send the header instead.
+        fields = parse_qs((await request.body()).decode("latin-1"))
+        values = fields.get(sessions.CSRF_FIELD)
+        return values[0] if values else None
+    return None
 
-    Looked up in a short read-only session of its own, so the request's
-    unit of work starts only when the endpoint needs it. The returned user is
-    detached: read its columns, load related rows through a session.
+
+PresentedCsrf = Annotated[str | None, Depends(presented_csrf)]
+
+
+def get_current_user(request: Request, now: Now, csrf: PresentedCsrf) -> User:
+    """The user behind the bearer token or, without one, the session cookie.
+
+    Also enforces the credential's scope for this route (see access.scopes)
+    and, for a cookie, the CSRF token on state-changing methods. Looked up in
+    short sessions of its own, so the request's unit of work starts only when
+    the endpoint needs it. The returned user is detached: read its columns,
+    load related rows through a session.
     """
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthenticated("send an Authorization: Bearer <token> header")
-    cache = request.app.state.token_cache
-    user = cache.get(token.strip(), now=now)
-    if user is None:
-        with read_only(request.app.state.session_factory()) as session:
-            user = access.authenticate(session, token.strip(), now=now, cache=cache)
+    header = request.headers.get("authorization")
+    if header is None and sessions.COOKIE_NAME in request.cookies:
+        principal = _from_cookie(request, now, csrf)
+    else:
+        principal = _from_bearer(request, header or "", now)
+
+    path = request.scope["path"]
+    needed = scopes.required_scope(request.method, path, request.scope.get("route"))
+    scopes.check_scope(principal, needed, method=request.method, path=path)
+
+    user = principal.user
+    request.state.principal = principal
     request.state.user_id = user.id
     structlog.contextvars.bind_contextvars(user_id=user.id)
     return user
 
 
+def _from_bearer(request: Request, header: str, now: datetime) -> Principal:
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        log.warning("auth.rejected", reason="no_credentials", path=request.url.path)
+        raise NotAuthenticated(
+            "send an Authorization: Bearer <token> header or sign in"
+        )
+    cache = request.app.state.token_cache
+    principal = cache.get(token, now=now)
+    if principal is None:
+        with read_only(request.app.state.session_factory()) as session:
+            principal = access.authenticate_token(session, token, now=now, cache=cache)
+    return principal
+
+
+def _from_cookie(request: Request, now: datetime, csrf: str | None) -> Principal:
+    factory = request.app.state.session_factory
+    lifetimes = sessions.Lifetimes.of(request.app.state.settings)
+    with read_only(factory()) as session:
+        web, user = sessions.session_user(
+            session,
+            request.cookies[sessions.COOKIE_NAME],
+            now=now,
+            lifetimes=lifetimes,
+        )
+        if request.method not in SAFE_METHODS:
+            sessions.check_csrf(web, csrf, path=request.url.path)
+
+    if sessions.needs_touch(web, now):
+        with transaction(factory) as session:
+            sessions.touch(session, web_session_id=web.id, now=now)
+    return Principal(
+        user=user,
+        scopes=access.role_scopes(user.role),
+        web_session_id=web.id,
+        csrf_token=web.csrf_secret,
+    )
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_actor(user: CurrentUser) -> Actor:
-    return access.actor_for(user, Channel.API)
+def get_principal(request: Request, _user: CurrentUser) -> Principal:
+    """The caller with the credential they used (token or web session)."""
+    return request.state.principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_actor(principal: CurrentPrincipal) -> Actor:
+    channel = Channel.WEB if principal.via_session else Channel.API
+    return access.actor_for(principal.user, channel)
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]

@@ -17,7 +17,9 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def problem_response(error: DomainError, request: Request) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    if "retry_after" in error.extra:
+        headers["Retry-After"] = str(error.extra["retry_after"])
     return JSONResponse(
         error.problem(instance=request.url.path),
         status_code=error.status,

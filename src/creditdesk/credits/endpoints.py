@@ -5,8 +5,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from creditdesk.access.fields import view_for
-from creditdesk.access.service import actor_for
-from creditdesk.actors import Channel
+from creditdesk.access.scopes import APPROVE, READ, needs
 from creditdesk.api.deps import (
     AppSettings,
     CurrentActor,
@@ -73,6 +72,7 @@ def raise_credit(
     request: Request,
     body: CreditIn,
     user: CurrentUser,
+    actor: CurrentActor,
     now: Now,
     settings: AppSettings,
     idempotency_key: IdempotencyKey = None,
@@ -94,7 +94,7 @@ def raise_credit(
             session,
             data=body,
             requester=user,
-            actor=actor_for(user, Channel.API),
+            actor=actor,
             now=now,
         )
         session.flush()
@@ -112,7 +112,8 @@ def raise_credit(
     return JSONResponse(stored.body, status_code=stored.status, headers=headers)
 
 
-@router.post("/credits/preview")
+# A preview writes nothing, so a read-only credential may ask for one.
+@router.post("/credits/preview", **needs(READ))
 def preview_credit(
     body: CreditIn, session: ReadSession, user: CurrentUser, now: Now
 ) -> DecisionOut:
@@ -189,7 +190,9 @@ def _credit_response(
     return JSONResponse(credit_json(credit, view_for(session, user)))
 
 
-@router.post("/credits/{credit_ref}/approve", response_model=CreditOut)
+@router.post(
+    "/credits/{credit_ref}/approve", response_model=CreditOut, **needs(APPROVE)
+)
 def approve_credit(
     credit_ref: str,
     session: DbSession,
@@ -216,7 +219,7 @@ def approve_credit(
     return _credit_response(session, user, credit)
 
 
-@router.post("/credits/{credit_ref}/reject", response_model=CreditOut)
+@router.post("/credits/{credit_ref}/reject", response_model=CreditOut, **needs(APPROVE))
 def reject_credit(
     credit_ref: str,
     body: DecisionIn,

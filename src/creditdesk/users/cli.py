@@ -1,25 +1,18 @@
-"""``creditdesk users`` and ``creditdesk tokens``: accounts for people.
+"""``creditdesk users``: accounts for people."""
 
-Tokens live here because the CLI issues them to a user by username; the
-token rules themselves belong to :mod:`creditdesk.access.service`.
-"""
-
-from datetime import timedelta
+import sys
 from typing import Annotated
 
 import typer
 
-from creditdesk.access import service as access
+from creditdesk.access import passwords
 from creditdesk.cli_support import cli_actor, unit_of_work
 from creditdesk.clock import system_clock
-from creditdesk.config import get_settings
-from creditdesk.errors import InvalidState
 from creditdesk.users import service
 from creditdesk.users.models import Role
 from creditdesk.users.schemas import UserOut
 
 app = typer.Typer(help="Create and look up users.", no_args_is_help=True)
-tokens_app = typer.Typer(help="Issue API tokens.", no_args_is_help=True)
 
 
 @app.command("create")
@@ -57,28 +50,29 @@ def create(
         typer.echo(f"{name:<14}{'-' if value is None else value}")
 
 
-@tokens_app.command("issue")
-def issue(
-    username: Annotated[str, typer.Argument(help="Whose token it is.")],
-    ttl_days: Annotated[
-        int | None,
-        typer.Option(min=1, help="Days until it expires [default: settings]."),
-    ] = None,
+@app.command("passwd")
+def passwd(
+    username: Annotated[str, typer.Argument(help="Whose password to set.")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin", help="Read the password from the first line of stdin."
+        ),
+    ] = False,
 ) -> None:
-    """Issue an API token and print only the token, for scripts."""
-    settings = get_settings()
-    days = ttl_days or settings.token_ttl_days
-
-    with unit_of_work(settings) as session:
+    """Set a user's password (asked twice, hidden), ending their web sessions."""
+    password = _read_password(password_stdin)
+    with unit_of_work() as session:
         user = service.get_by_username(session, username)
-        if not user.is_active:
-            raise InvalidState(f"{username!r} is deactivated")
-        token = access.issue_token(
-            session,
-            user=user,
-            actor=cli_actor(),
-            now=system_clock(),
-            ttl=timedelta(days=days),
+        passwords.set_password(
+            session, user=user, password=password, actor=cli_actor(), now=system_clock()
         )
 
-    typer.echo(token)
+    typer.echo(f"password changed for {username}", err=True)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        # Only the line break is the shell's; spaces belong to the password.
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("New password", hide_input=True, confirmation_prompt=True)
