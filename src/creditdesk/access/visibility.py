@@ -14,6 +14,7 @@ OR id IN (approval steps) OR <rule match>``.
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -24,6 +25,8 @@ from creditdesk.credits.models import BillingCredit
 from creditdesk.db import is_postgres
 from creditdesk.errors import NotFound, ValidationFailed
 from creditdesk.users.models import Role, User
+
+log = structlog.get_logger(__name__)
 
 # These roles see every credit and case: finance settles them, auditors
 # review them and administrators run the system.
@@ -207,6 +210,7 @@ def load_credit(
         query = query.execution_options(populate_existing=True)
     credit = session.scalars(query).first()
     if credit is None:
+        _denied(user, "credit", credit_id)
         raise NotFound(f"credit {credit_id} does not exist")
     return credit
 
@@ -215,6 +219,7 @@ def load_case(session: Session, user: User, case_id: int) -> Case:
     """The case if ``user`` may see it; NotFound worded as for a missing one."""
     case = _visible_case(session, user, case_id)
     if case is None:
+        _denied(user, "case", case_id)
         raise NotFound(f"case {case_id} does not exist")
     return case
 
@@ -224,8 +229,22 @@ def case_for_input(session: Session, user: User, case_id: int) -> Case:
     invisible, the same answer for both."""
     case = _visible_case(session, user, case_id)
     if case is None:
+        _denied(user, "case", case_id)
         raise ValidationFailed.on("case_id", f"case {case_id} does not exist")
     return case
+
+
+def _denied(user: User, entity: str, entity_id: int) -> None:
+    # The caller is told only "does not exist"; the log keeps who asked for
+    # what. Telling a missing record from a hidden one would cost a query.
+    log.info(
+        "access.denied",
+        user_id=user.id,
+        role=user.role.value,
+        entity=entity,
+        entity_id=entity_id,
+        why="missing or not visible to this user",
+    )
 
 
 def _visible_case(session: Session, user: User, case_id: int) -> Case | None:
