@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
-from creditdesk.access.scopes import Principal
 from creditdesk.access.service import TokenCache, digest
+from creditdesk.auth.scopes import Principal
 from creditdesk.users.models import Role, User
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

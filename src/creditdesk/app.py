@@ -14,7 +14,6 @@ from sqlalchemy.engine import Engine
 
 from creditdesk import __version__
 from creditdesk.access import endpoints as sharing
-from creditdesk.access import endpoints_auth as auth
 from creditdesk.access import field_cache
 from creditdesk.access.service import TokenCache
 from creditdesk.accounts import endpoints as accounts
@@ -23,6 +22,7 @@ from creditdesk.api import problems
 from creditdesk.api.middleware import RequestIdMiddleware
 from creditdesk.approvals import endpoints as approvals
 from creditdesk.audit import endpoints as audit
+from creditdesk.auth import endpoints as auth
 from creditdesk.cases import endpoints as cases
 from creditdesk.clock import Clock, system_clock
 from creditdesk.config import Settings, get_settings

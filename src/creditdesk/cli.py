@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.table import Table
 
 from creditdesk import migrations
-from creditdesk.access import cli as tokens_cli
 from creditdesk.access import service as access
 from creditdesk.app import create_app
 from creditdesk.audit import cli as audit_cli
+from creditdesk.auth import cli as tokens_cli
 from creditdesk.cli_support import (
     EXIT_SETUP_ERROR,
     cli_actor,

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from creditdesk.access import passwords
 from creditdesk.app import create_app
+from creditdesk.auth import passwords
 from creditdesk.clock import FrozenClock
 from creditdesk.config import Settings
 from creditdesk.db import transaction

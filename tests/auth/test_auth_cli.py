@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
-from creditdesk.access import passwords
 from creditdesk.access import service as access
 from creditdesk.access.models import ApiToken
 from creditdesk.audit import service as audit
+from creditdesk.auth import passwords
 from creditdesk.cli import app
 from creditdesk.config import get_settings
 from creditdesk.errors import NotAuthenticated

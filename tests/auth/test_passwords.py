@@ -7,8 +7,8 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from creditdesk.access import passwords
 from creditdesk.audit import service as audit
+from creditdesk.auth import passwords
 from creditdesk.db import transaction
 from creditdesk.errors import ValidationFailed
 from creditdesk.users.models import User

@@ -7,10 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from creditdesk.access import sessions
 from creditdesk.access.models import WebSession
 from creditdesk.access.service import digest
 from creditdesk.audit import service as audit
+from creditdesk.auth import sessions
 from creditdesk.clock import FrozenClock
 from creditdesk.db import transaction
 from creditdesk.users.models import User

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from creditdesk.access import sessions
+from creditdesk.auth import sessions
 from creditdesk.config import Settings
 from creditdesk.db import transaction
 from creditdesk.errors import NotAuthenticated

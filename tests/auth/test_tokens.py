@@ -8,9 +8,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from creditdesk.access import scopes
 from creditdesk.access import service as access
 from creditdesk.audit import service as audit
+from creditdesk.auth import scopes
 from creditdesk.clock import FrozenClock
 from creditdesk.db import transaction
 from creditdesk.users.models import Role, User

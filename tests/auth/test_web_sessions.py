@@ -5,10 +5,10 @@ from datetime import datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from creditdesk.access import sessions
 from creditdesk.access.models import WebSession
 from creditdesk.access.service import digest
 from creditdesk.audit import service as audit
+from creditdesk.auth import sessions
 from creditdesk.clock import FrozenClock
 from creditdesk.users.models import Role
 from tests.auth.conftest import Person, make_person, sign_in

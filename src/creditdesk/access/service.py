@@ -15,9 +15,9 @@ import structlog
 from sqlalchemy.orm import Session
 
 from creditdesk.access.models import ApiToken
-from creditdesk.access.scopes import ADMIN, ALL_SCOPES, APPROVE, READ, WRITE, Principal
 from creditdesk.actors import Actor, Channel
 from creditdesk.audit import service as audit
+from creditdesk.auth.scopes import ADMIN, ALL_SCOPES, APPROVE, READ, WRITE, Principal
 from creditdesk.errors import Forbidden, NotAuthenticated
 from creditdesk.users.models import Role, User
 

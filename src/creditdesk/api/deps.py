@@ -13,10 +13,10 @@ import structlog
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from creditdesk.access import scopes, sessions
 from creditdesk.access import service as access
-from creditdesk.access.scopes import SAFE_METHODS, Principal
 from creditdesk.actors import Actor, Channel
+from creditdesk.auth import scopes, sessions
+from creditdesk.auth.scopes import SAFE_METHODS, Principal
 from creditdesk.clock import Clock
 from creditdesk.config import Settings
 from creditdesk.db import read_only, transaction
@@ -89,7 +89,7 @@ PresentedCsrf = Annotated[str | None, Depends(presented_csrf)]
 def get_current_user(request: Request, now: Now, csrf: PresentedCsrf) -> User:
     """The user behind the bearer token or, without one, the session cookie.
 
-    Also enforces the credential's scope for this route (see access.scopes)
+    Also enforces the credential's scope for this route (see auth.scopes)
     and, for a cookie, the CSRF token on state-changing methods. Looked up in
     short sessions of its own, so the request's unit of work starts only when
     the endpoint needs it. The returned user is detached: read its columns,

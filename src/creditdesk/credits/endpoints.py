@@ -5,7 +5,6 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from creditdesk.access.fields import view_for
-from creditdesk.access.scopes import APPROVE, READ, needs
 from creditdesk.api.deps import (
     AppSettings,
     CurrentActor,
@@ -15,6 +14,7 @@ from creditdesk.api.deps import (
     ReadSession,
 )
 from creditdesk.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from creditdesk.auth.scopes import APPROVE, READ, needs
 from creditdesk.credits import service
 from creditdesk.credits.models import BillingCredit, CreditStatus, parse_number
 from creditdesk.credits.queries import (

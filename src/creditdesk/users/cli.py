@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from creditdesk.access import passwords
+from creditdesk.auth import passwords
 from creditdesk.cli_support import cli_actor, unit_of_work
 from creditdesk.clock import system_clock
 from creditdesk.users import service

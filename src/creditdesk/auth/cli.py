@@ -2,7 +2,7 @@
 
 The operator at the terminal acts for the system, so these commands reach
 any user's tokens; the rules for a user managing their own live in
-:mod:`creditdesk.access.tokens`.
+:mod:`creditdesk.auth.tokens`.
 """
 
 from datetime import timedelta
@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 
 from creditdesk.access import service as access
-from creditdesk.access import tokens
-from creditdesk.access.scopes import ALL_SCOPES, check_requested
+from creditdesk.auth import tokens
+from creditdesk.auth.scopes import ALL_SCOPES, check_requested
 from creditdesk.cli_support import cli_actor, fail, unit_of_work
 from creditdesk.clock import system_clock
 from creditdesk.config import get_settings

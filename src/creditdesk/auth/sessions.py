@@ -15,11 +15,11 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session
 
-from creditdesk.access import lockout, passwords
 from creditdesk.access.models import WebSession
 from creditdesk.access.service import actor_for, digest
 from creditdesk.actors import Actor, Channel
 from creditdesk.audit import service as audit
+from creditdesk.auth import lockout, passwords
 from creditdesk.config import Settings
 from creditdesk.errors import Forbidden, NotAuthenticated
 from creditdesk.users.models import User

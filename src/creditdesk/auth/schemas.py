@@ -5,8 +5,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from creditdesk.access.models import ApiToken, WebSession
-from creditdesk.access.passwords import PASSWORD_MAX
-from creditdesk.access.sessions import Lifetimes
+from creditdesk.auth.passwords import PASSWORD_MAX
+from creditdesk.auth.sessions import Lifetimes
 from creditdesk.users.models import User
 from creditdesk.users.schemas import UserOut
 

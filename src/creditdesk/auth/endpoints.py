@@ -6,16 +6,7 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from creditdesk.access import sessions, tokens
 from creditdesk.access.models import WebSession
-from creditdesk.access.schemas_auth import (
-    SessionOut,
-    SignInIn,
-    TokenIn,
-    TokenIssuedOut,
-    TokenOut,
-    TokensOut,
-)
 from creditdesk.api.deps import (
     AppSettings,
     CurrentActor,
@@ -26,6 +17,15 @@ from creditdesk.api.deps import (
     ReadSession,
 )
 from creditdesk.api.problems import problem_response
+from creditdesk.auth import sessions, tokens
+from creditdesk.auth.schemas import (
+    SessionOut,
+    SignInIn,
+    TokenIn,
+    TokenIssuedOut,
+    TokenOut,
+    TokensOut,
+)
 from creditdesk.config import Settings
 from creditdesk.errors import DomainError, NotAuthenticated, NotFound
 from creditdesk.users.models import User

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from creditdesk.access import service as access
 from creditdesk.access.models import ApiToken
-from creditdesk.access.scopes import ADMIN, Principal, check_requested
 from creditdesk.actors import Actor
 from creditdesk.audit import service as audit
+from creditdesk.auth.scopes import ADMIN, Principal, check_requested
 from creditdesk.errors import NotFound, ValidationFailed
 from creditdesk.users.models import User
 

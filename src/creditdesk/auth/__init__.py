@@ -1,0 +1,1 @@
+"""Who you are: API tokens and their scopes, passwords and web sessions."""
