@@ -52,10 +52,34 @@ class Settings(BaseSettings):
     sign_in_lockout_minutes: int = Field(default=15, ge=1)
     secret_key: SecretStr = SecretStr("development-only-secret-change-me")
 
+    # E-mail notifications. Without a host nothing is queued at all, so a
+    # laptop without a mail server does not collect undeliverable messages.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "creditdesk@localhost"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Links in e-mails are paths; this makes them absolute for a mail reader.
+    public_base_url: str = "http://127.0.0.1:8000"
+
     @field_validator("database_url")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("smtp_host", "smtp_username")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        # An empty CREDITDESK_SMTP_HOST= in a .env means "no mail server".
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    @property
+    def email_enabled(self) -> bool:
+        return self.smtp_host is not None
 
     @property
     def effective_database_url(self) -> str:

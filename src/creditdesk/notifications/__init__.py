@@ -1,0 +1,1 @@
+"""Notifications about work items, sent through the outbox (e-mail for now)."""
