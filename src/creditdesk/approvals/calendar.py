@@ -187,17 +187,18 @@ class BusinessCalendar:
     def _end_of_gap(self, local: datetime) -> datetime:
         # In a gap fold=1 applies the offset after the jump, landing before the
         # jump, and fold=0 the one before it, landing after. Offsets are whole
-        # seconds, so halving down to a second finds the jump itself.
+        # seconds, so halving whole seconds between the two finds the jump.
         wall = local.replace(tzinfo=None)
-        low = local.replace(fold=1).astimezone(UTC)
-        high = local.replace(fold=0).astimezone(UTC)
-        while high - low > _SECOND:
-            middle = low + (high - low) // 2
-            if middle.astimezone(self._zone).replace(tzinfo=None) >= wall:
+        before = local.replace(fold=1).astimezone(UTC)
+        low, high = 0, (local.replace(fold=0).astimezone(UTC) - before) // _SECOND
+        while high - low > 1:
+            middle = (low + high) // 2
+            reading = (before + middle * _SECOND).astimezone(self._zone)
+            if reading.replace(tzinfo=None) >= wall:
                 high = middle
             else:
                 low = middle
-        return high
+        return before + high * _SECOND
 
 
 def _checked_week(week: Mapping[int, WorkingWindow]) -> dict[int, WorkingWindow]:
