@@ -178,9 +178,7 @@ class BusinessCalendar:
         first = local.astimezone(UTC)
         # fold=0 is the first of two readings in a fold, which is what we want;
         # only a reading in a gap fails to come back unchanged.
-        if first.astimezone(self._zone).replace(tzinfo=None) == datetime.combine(
-            day, wall
-        ):
+        if self._reading(first) == local.replace(tzinfo=None):
             return first
         return self._end_of_gap(local)
 
@@ -193,12 +191,15 @@ class BusinessCalendar:
         low, high = 0, (local.replace(fold=0).astimezone(UTC) - before) // _SECOND
         while high - low > 1:
             middle = (low + high) // 2
-            reading = (before + middle * _SECOND).astimezone(self._zone)
-            if reading.replace(tzinfo=None) >= wall:
+            if self._reading(before + middle * _SECOND) >= wall:
                 high = middle
             else:
                 low = middle
         return before + high * _SECOND
+
+    def _reading(self, instant: datetime) -> datetime:
+        """What the local clock shows at ``instant``, as a naive wall time."""
+        return instant.astimezone(self._zone).replace(tzinfo=None)
 
 
 def _checked_week(week: Mapping[int, WorkingWindow]) -> dict[int, WorkingWindow]:
