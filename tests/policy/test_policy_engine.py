@@ -44,7 +44,7 @@ def facts(**changes: Any) -> CreditFacts:
 
 WITHIN = "amount.within_auto_limit"
 OVER_LIMIT = "amount.over_auto_limit"
-M, M2, F = "manager", "manager_2", "finance"
+M, M2, F = "manager", "manager_2", "queue:finance"
 
 
 def within(amount: str, limit: str, role: str) -> tuple[str, str]:

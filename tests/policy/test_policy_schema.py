@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from creditdesk.errors import ValidationFailed
-from creditdesk.policy.schemas import StepKind, default_policy_text, parse_policy
+from creditdesk.policy.schemas import default_policy_text, parse_policy
 from creditdesk.users.models import Role
 
 Document = dict[str, Any]
@@ -34,10 +34,10 @@ def test_the_shipped_default_parses_to_minor_units() -> None:
     }
     assert policy.auto_limit(Role.AGENT, "GBP") == 2_000
     assert policy.auto_limit("finance", "EUR") == 2_500
-    assert [band.steps for band in policy.approval_matrix.bands] == [
-        [StepKind.MANAGER],
-        [StepKind.MANAGER, StepKind.FINANCE],
-        [StepKind.MANAGER, StepKind.MANAGER_2, StepKind.FINANCE],
+    assert [[s.label for s in b.steps] for b in policy.approval_matrix.bands] == [
+        ["manager"],
+        ["manager", "queue:finance"],
+        ["manager", "manager_2", "queue:finance"],
     ]
     assert [b.up_to["EUR"] for b in policy.approval_matrix.bands] == [
         25_000,
@@ -177,13 +177,14 @@ BAD: dict[str, tuple[Callable[[Document], None], str, str]] = {
     ),
     "unknown step kind": (
         _set(f"{BANDS}.0.steps", ["manager", "ceo"]),
-        f"{BANDS}.0.steps.1",
-        "Input should be 'manager', 'manager_2' or 'finance'",
+        f"{BANDS}.0.steps.1.approver",
+        "unknown approver 'ceo': use manager, manager_2 .. manager_6, queue:ROLE, "
+        "finance, user:NAME or a list of usernames",
     ),
     "a step twice": (
         _set(f"{BANDS}.1.steps", ["manager", "manager"]),
         f"{BANDS}.1.steps",
-        "a step kind appears more than once",
+        "an approver appears in more than one step",
     ),
     "a band with no steps": (
         _set(f"{BANDS}.0.steps", []),

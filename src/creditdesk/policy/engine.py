@@ -105,7 +105,7 @@ def evaluate(policy: Policy, version: int, facts: CreditFacts) -> Decision:
         # The amount's band is at least the first band, so it is always the
         # longest chain any of the approval rules needs.
         band = policy.band_for(facts.amount_minor, facts.currency)
-        steps = [step.value for step in band.steps] if band else []
+        steps = [step.label for step in band.steps] if band else []
         return Decision(Outcome.APPROVAL_REQUIRED, approvals, version, steps, flags)
 
     limit = policy.auto_limit(facts.requester_role, facts.currency)

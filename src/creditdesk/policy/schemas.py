@@ -6,15 +6,12 @@ Every error names the path at fault, e.g. ``approval_matrix.bands.1.up_to.GBP``.
 """
 
 import hashlib
-from enum import StrEnum
 from importlib import resources
 from typing import Annotated, Any
 
 import yaml
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     StrictInt,
     StringConstraints,
@@ -25,20 +22,14 @@ from pydantic_core import PydanticCustomError
 
 from creditdesk.errors import FieldIssue, ValidationFailed
 from creditdesk.money import MoneyError, currency_exponent, format_amount, parse_amount
+from creditdesk.policy.chains import ApprovalTimings, StepSpec
+from creditdesk.policy.strict import Strict
 from creditdesk.users.models import Role
 
 DEFAULT_POLICY_FILE = "default_policy.yaml"
 
 # Credit types and reasons are stored in 32-character columns.
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-
-
-class StepKind(StrEnum):
-    """Who decides one step of an approval chain."""
-
-    MANAGER = "manager"
-    MANAGER_2 = "manager_2"
-    FINANCE = "finance"
 
 
 def _problem(message: str, *at: object) -> PydanticCustomError:
@@ -79,15 +70,11 @@ def _money(minor: int, currency: str) -> str:
     return f"{currency} {format_amount(minor, currency)}"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Labelled(_Strict):
+class Labelled(Strict):
     label: Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
-class AutoApprovalLimits(_Strict):
+class AutoApprovalLimits(Strict):
     default: Amounts
     per_role: dict[Role, Amounts] = Field(default_factory=dict)
 
@@ -107,28 +94,29 @@ class AutoApprovalLimits(_Strict):
         return self
 
 
-class Band(_Strict):
+class Band(Strict):
     up_to: Amounts
-    steps: list[StepKind] = Field(min_length=1)
+    steps: list[StepSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _steps_once_each(self) -> "Band":
-        if len(set(self.steps)) != len(self.steps):
-            raise _problem("a step kind appears more than once", "steps")
+        labels = [step.label for step in self.steps]
+        if len(set(labels)) != len(labels):
+            raise _problem("an approver appears in more than one step", "steps")
         return self
 
 
-class ApprovalMatrix(_Strict):
+class ApprovalMatrix(Strict):
     bands: list[Band] = Field(min_length=1)
     refuse_above: Amounts
 
 
-class Eligibility(_Strict):
+class Eligibility(Strict):
     rolling_cap_days: StrictInt = Field(ge=1, le=366)
     near_duplicate_days: StrictInt = Field(ge=0, le=366)
 
 
-class Policy(_Strict):
+class Policy(Strict):
     """A parsed policy document; amounts are in minor units."""
 
     reason_codes: dict[Code, Labelled] = Field(min_length=1)
@@ -136,6 +124,7 @@ class Policy(_Strict):
     auto_approval_limit: AutoApprovalLimits
     approval_matrix: ApprovalMatrix
     eligibility: Eligibility
+    approvals: ApprovalTimings = Field(default_factory=ApprovalTimings)
 
     @model_validator(mode="after")
     def _matrix_is_complete(self) -> "Policy":
