@@ -92,7 +92,7 @@ def test_larger_credit_needs_manager_then_finance(
 ) -> None:
     customer = make_customer(session_factory, owner=org.agent)
     credit = raise_credit(client, org.auth("agent"), customer.case.id, "400.00")
-    assert credit["decision"]["steps"] == ["manager", "finance"]
+    assert credit["decision"]["steps"] == ["manager", "queue:finance"]
 
     early = client.post(
         f"/api/v1/credits/{credit['id']}/approve", headers=org.auth("finance")

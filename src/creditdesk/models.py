@@ -8,7 +8,12 @@ from creditdesk.access.models import (
     WebSession,
 )
 from creditdesk.accounts.models import Account, Contract
-from creditdesk.approvals.models import ApprovalRequest, ApprovalStep
+from creditdesk.approvals.models import (
+    ApprovalRequest,
+    ApprovalStep,
+    Delegation,
+    WorkItem,
+)
 from creditdesk.audit.models import AuditChainHead, AuditEntry
 from creditdesk.billing.models import LedgerEntry, LedgerMemo
 from creditdesk.cases.models import Case
@@ -31,6 +36,7 @@ __all__ = [
     "Case",
     "Contract",
     "CreditShare",
+    "Delegation",
     "FieldPermission",
     "IdempotencyRecord",
     "LedgerEntry",
@@ -41,4 +47,5 @@ __all__ = [
     "Team",
     "User",
     "WebSession",
+    "WorkItem",
 ]

@@ -21,6 +21,7 @@ from creditdesk.access import sharing
 from creditdesk.access.models import GroupKind, ShareAccess
 from creditdesk.access.service import actor_for
 from creditdesk.actors import Channel
+from creditdesk.config import Settings
 from creditdesk.credits import service as credits
 from creditdesk.credits.schemas import CreditIn
 from creditdesk.db import transaction
@@ -115,6 +116,7 @@ def make_credit(
             requester=user,
             actor=actor_for(user, Channel.CLI),
             now=now(),
+            settings=Settings(),
         )
         return Made(credit.id, customer.case.id, customer.account.id)
 

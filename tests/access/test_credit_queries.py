@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk.actors import Actor, Channel
+from creditdesk.config import Settings
 from creditdesk.credits import service
 from creditdesk.credits.schemas import CreditIn
 from creditdesk.db import transaction
@@ -55,6 +56,7 @@ def sample(session_factory: sessionmaker[Session], org: Org) -> dict[str, object
                 requester=org.agent,
                 actor=actor,
                 now=T0 + timedelta(minutes=minutes),
+                settings=Settings(),
             )
             made.append((credit.id, credit.amount_minor, credit.created_at))
     return {"account_id": customer.account.id, "rows": made}

@@ -8,7 +8,7 @@ The predicate is built in two steps so the database can use its indexes: the
 small sets that depend only on the viewer (the users below them in the
 reporting line, the sharing rules that name their team or role) are read
 first; the credit query then asks ``requested_by_id IN (...) OR id IN (shares)
-OR id IN (approval steps) OR <rule match>``.
+OR id IN (work items) OR <rule match>``.
 """
 
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from creditdesk.access.models import CreditShare, GroupKind, ShareAccess, SharingRule
-from creditdesk.approvals.models import ApprovalStep
+from creditdesk.approvals.models import WorkItem
 from creditdesk.cases.models import Case
 from creditdesk.credits.models import BillingCredit
 from creditdesk.db import is_postgres
@@ -130,22 +130,21 @@ def _shared_with(user: User, *, edit_only: bool = False) -> sa.Select:
 
 
 def _assigned_to(user: User) -> sa.Select:
-    # A step is someone's from the moment it is assigned (assigned_at is set
-    # when it becomes pending), so a later approver does not see the credit
-    # while it waits at an earlier step. Each column is its own branch so
-    # each can use its own index.
-    reached = ApprovalStep.assigned_at.is_not(None)
+    # A person sees a credit from the moment work on it is theirs (a later
+    # step has no items until it is reached) and keeps seeing it after:
+    # items they held, were delegated from, or decided, and items still
+    # open to their queue. Each column is its own branch so each can use
+    # its own index.
     columns = (
-        ApprovalStep.approver_id == user.id,
-        ApprovalStep.original_approver_id == user.id,
-        ApprovalStep.acting_approver_id == user.id,
+        WorkItem.assignee_id == user.id,
+        WorkItem.original_assignee_id == user.id,
+        WorkItem.decided_by_id == user.id,
         sa.and_(
-            ApprovalStep.approver_id.is_(None),
-            ApprovalStep.queue_role == user.role.value,
+            WorkItem.assignee_id.is_(None),
+            WorkItem.queue_role == user.role.value,
         ),
     )
-    branches = [sa.select(ApprovalStep.credit_id).where(c, reached) for c in columns]
-    return sa.union(*branches)
+    return sa.union(*[sa.select(WorkItem.credit_id).where(c) for c in columns])
 
 
 def credit_visible(session: Session, user: User) -> ColumnElement[bool]:

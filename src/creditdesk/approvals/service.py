@@ -1,13 +1,14 @@
-"""Sequential approval chains: who decides each step, and recording decisions.
+"""Approval chains: open them, decide their steps, send them back, recall them.
 
-A chain comes from the policy as a list of step kinds. ``manager`` is the
-requester's manager, ``manager_2`` the manager's manager and ``finance`` the
-finance queue (any finance user). When a manager cannot be found the step goes
-to the queue of that role, so a request never waits on nobody.
+A chain comes from the policy's band as a list of steps. Only the first step
+is active at first; each approval activates the next, and the last one
+approves the credit. Callers hold the credit's row lock (see
+``credits.lifecycle.load_for_update``), so of two decisions on one credit the
+second sees the first's result.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import NoReturn
 
 import sqlalchemy as sa
@@ -16,82 +17,66 @@ from sqlalchemy.orm import Session
 
 from creditdesk.access.duties import require_writer
 from creditdesk.access.service import Permission, require
-from creditdesk.access.visibility import reports_to
 from creditdesk.actors import Actor
+from creditdesk.approvals import assign, items, notices
 from creditdesk.approvals.models import (
     ApprovalRequest,
     ApprovalStep,
     RequestStatus,
     StepStatus,
+    WorkItem,
+    WorkItemKind,
+    WorkItemStatus,
 )
 from creditdesk.audit import service as audit
+from creditdesk.config import Settings
 from creditdesk.credits.models import BillingCredit
 from creditdesk.errors import Forbidden, InvalidState
+from creditdesk.policy.chains import ApprovalTimings, Approver, StepSpec, step_config
 from creditdesk.users.models import Role, User
 
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Assignee:
-    approver_id: int | None
-    queue_role: Role | None
-
-
-def _manager_at(session: Session, user: User, levels: int) -> User | None:
-    current: User | None = user
-    for _ in range(levels):
-        if current is None or current.manager_id is None:
-            return None
-        current = session.get(User, current.manager_id)
-    return current
-
-
-def resolve_assignee(session: Session, kind: str, requester: User) -> Assignee:
-    if kind == "finance":
-        return Assignee(None, Role.FINANCE)
-    levels = {"manager": 1, "manager_2": 2}.get(kind)
-    if levels is None:
-        raise ValueError(f"unknown approval step kind {kind!r}")
-    manager = _manager_at(session, requester, levels)
-    if manager is None or not manager.is_active or manager.id == requester.id:
-        return Assignee(None, Role.MANAGER)
-    return Assignee(manager.id, None)
+class ChainOutcome(StrEnum):
+    CONTINUES = "continues"  # another approval is still needed
+    APPROVED = "approved"  # every step approved: approve the credit
+    REJECTED = "rejected"  # the credit is rejected
+    RETURNED = "returned"  # back to the agent to edit and resubmit
 
 
 def open_request(
     session: Session,
     *,
     credit: BillingCredit,
-    kinds: list[str],
-    requester: User,
+    steps: list[StepSpec],
+    timings: ApprovalTimings,
     actor: Actor,
     now: datetime,
+    settings: Settings,
 ) -> ApprovalRequest:
-    """Create the chain; the first step is pending, the rest wait their turn."""
+    """Create the chain and assign its first step."""
     request = ApprovalRequest(
         credit_id=credit.id, status=RequestStatus.PENDING, created_at=now
     )
     session.add(request)
     session.flush()
 
-    for sequence, kind in enumerate(kinds, start=1):
-        assignee = resolve_assignee(session, kind, requester)
-        first = sequence == 1
-        step = ApprovalStep(
-            request_id=request.id,
-            credit_id=credit.id,
-            sequence=sequence,
-            kind=kind,
-            approver_id=assignee.approver_id,
-            queue_role=assignee.queue_role,
-            original_approver_id=assignee.approver_id,
-            status=StepStatus.PENDING if first else StepStatus.WAITING,
-            assigned_at=now if first else None,
-            created_at=now,
+    for sequence, spec in enumerate(steps, start=1):
+        session.add(
+            ApprovalStep(
+                request_id=request.id,
+                credit_id=credit.id,
+                sequence=sequence,
+                kind=spec.label,
+                mode=spec.effective_mode.value,
+                config=step_config(spec, timings),
+                status=StepStatus.WAITING,
+                created_at=now,
+            )
         )
-        session.add(step)
     session.flush()
+    session.refresh(request, ["steps"])
 
     audit.record(
         session,
@@ -99,10 +84,39 @@ def open_request(
         action="approval.requested",
         entity_type="credit",
         entity_id=credit.id,
-        changes={"approval_steps": (None, kinds)},
+        changes={"approval_steps": (None, [spec.label for spec in steps])},
         now=now,
     )
+    activate(session, request.steps[0], credit, actor=actor, now=now, settings=settings)
     return request
+
+
+def activate(
+    session: Session,
+    step: ApprovalStep,
+    credit: BillingCredit,
+    *,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+) -> list[WorkItem]:
+    """Make ``step`` the one awaiting decisions and hand out its items."""
+    step.status = StepStatus.PENDING
+    step.assigned_at = now
+    step.decided_at = None
+    step.acting_approver_id = None
+    approver = Approver.model_validate(step.config["approver"])
+    found = assign.targets(session, approver, credit=credit, step=step, now=now)
+    return items.open_items(
+        session,
+        credit=credit,
+        kind=WorkItemKind.APPROVAL,
+        found=found,
+        step=step,
+        actor=actor,
+        now=now,
+        settings=settings,
+    )
 
 
 def steps_of(session: Session, credit_id: int) -> list[ApprovalStep]:
@@ -127,12 +141,6 @@ def current_step(session: Session, credit_id: int) -> ApprovalStep | None:
     ).first()
 
 
-def is_assigned(step: ApprovalStep, user: User) -> bool:
-    if step.approver_id is not None:
-        return step.approver_id == user.id
-    return step.queue_role is not None and step.queue_role == user.role
-
-
 def require_decider(user: User) -> None:
     """Only approving roles decide; auditors and administrators never do."""
     require_writer(user, "decide approvals")
@@ -141,36 +149,52 @@ def require_decider(user: User) -> None:
     require(user, Permission.DECIDE_APPROVALS)
 
 
-def check_may_decide(
-    session: Session, credit: BillingCredit, step: ApprovalStep, user: User
-) -> None:
-    """Segregation of duties, then assignment: raise Forbidden when not allowed.
+_DUTY_MESSAGES = {
+    "own_credit": "nobody may decide a credit they requested",
+    "reports_to_requester": (
+        "an approver may not decide a credit requested by someone they report to"
+    ),
+    "two_steps": "one person may not decide two steps of the same credit",
+    "not_approver": "only active team leads, managers and finance decide approvals",
+}
 
-    Each refusal names its rule, so the caller knows what to do instead.
+
+def item_to_decide(
+    session: Session,
+    credit: BillingCredit,
+    user: User,
+    *,
+    item_id: int | None = None,
+    expected_step: int | None = None,
+) -> WorkItem:
+    """The caller's pending approval item on the credit's current step.
+
+    Segregation of duties first, then assignment: each refusal is a 403
+    naming its rule, so the caller knows what to do instead.
     """
-    if credit.requested_by_id == user.id:
-        _refuse(user, "own_credit", "nobody may decide a credit they requested")
-    if reports_to(session, user.id, credit.requested_by_id):
-        _refuse(
-            user,
-            "reports_to_requester",
-            "an approver may not decide a credit requested by someone they report to",
-        )
-    if not is_assigned(step, user):
+    step = current_step(session, credit.id)
+    if step is None:
+        raise InvalidState(f"credit {credit.number} has no step awaiting a decision")
+    duty = assign.may_decide(session, user, credit, step)
+    if duty is not None:
+        _refuse(user, duty, _DUTY_MESSAGES[duty])
+
+    mine = [
+        item
+        for item in items.open_items_of(session, credit.id)
+        if item.step_id == step.id and items.holds(item, user)
+    ]
+    if item_id is not None:
+        mine = [item for item in mine if item.id == item_id]
+    if not mine:
         _refuse(user, "not_assigned", "this approval step is assigned to someone else")
-    decided_before = session.scalar(
-        sa.select(ApprovalStep.id).where(
-            ApprovalStep.credit_id == credit.id,
-            ApprovalStep.status == StepStatus.APPROVED,
-            ApprovalStep.acting_approver_id == user.id,
+    if expected_step is not None and step.sequence != expected_step:
+        raise InvalidState(
+            f"step {expected_step} was already decided; step {step.sequence} is "
+            "now pending",
+            extra={"current_step": step.sequence},
         )
-    )
-    if decided_before is not None:
-        _refuse(
-            user,
-            "two_steps",
-            "one person may not decide two steps of the same credit",
-        )
+    return mine[0]
 
 
 def _refuse(user: User, rule: str, message: str) -> NoReturn:
@@ -178,24 +202,59 @@ def _refuse(user: User, rule: str, message: str) -> NoReturn:
     raise Forbidden(message, extra={"rule": rule})
 
 
-def decide_step(
+def decide(
     session: Session,
     *,
-    step: ApprovalStep,
+    credit: BillingCredit,
+    item: WorkItem,
     approve: bool,
     user: User,
     comment: str | None,
     actor: Actor,
     now: datetime,
-) -> bool:
-    """Record the decision; return True when the whole chain is now approved."""
-    if step.status != StepStatus.PENDING:
+    settings: Settings,
+) -> ChainOutcome:
+    """Record ``user``'s decision on ``item`` and move the chain on."""
+    step = item.step
+    if step is None or step.status != StepStatus.PENDING or not item.is_open:
         raise InvalidState("this approval step has already been decided")
 
-    step.status = StepStatus.APPROVED if approve else StepStatus.REJECTED
-    step.acting_approver_id = user.id
-    step.comment = comment
-    step.decided_at = now
+    status = WorkItemStatus.APPROVED if approve else WorkItemStatus.REJECTED
+    item.assignee_id = item.assignee_id or user.id
+    items.close(item, status, now=now, by=user, comment=comment)
+    _audit_decision(session, step, item, approve, actor=actor, now=now)
+    notices.decided(session, item, credit, approved=approve, now=now, settings=settings)
+
+    if approve:
+        return _after_approval(
+            session, step, item, credit, actor=actor, now=now, settings=settings
+        )
+    items.close_siblings(session, item, now=now)
+    if step.config.get("on_reject") == "back":
+        return _send_back(
+            session,
+            step,
+            credit,
+            user,
+            comment,
+            actor=actor,
+            now=now,
+            settings=settings,
+        )
+    _settle(step, StepStatus.REJECTED, user, comment, now)
+    _close_request(step.request, RequestStatus.REJECTED, now)
+    return ChainOutcome.REJECTED
+
+
+def _audit_decision(
+    session: Session,
+    step: ApprovalStep,
+    item: WorkItem,
+    approve: bool,
+    *,
+    actor: Actor,
+    now: datetime,
+) -> None:
     audit.record(
         session,
         actor=actor,
@@ -205,25 +264,109 @@ def decide_step(
         changes={
             "step": (None, step.sequence),
             "kind": (None, step.kind),
-            "step_status": (StepStatus.PENDING, step.status),
+            "work_item": (None, item.id),
+            "item_status": (WorkItemStatus.PENDING, item.status),
         },
+        reason=item.comment,
+        now=now,
+    )
+
+
+def _after_approval(
+    session: Session,
+    step: ApprovalStep,
+    item: WorkItem,
+    credit: BillingCredit,
+    *,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+) -> ChainOutcome:
+    user_id = item.decided_by_id
+    if step.mode == "all" and items.open_siblings(session, item):
+        return ChainOutcome.CONTINUES
+    items.close_siblings(session, item, now=now)
+    step.status = StepStatus.APPROVED
+    step.acting_approver_id = user_id
+    step.comment = item.comment
+    step.decided_at = now
+
+    later = [s for s in step.request.steps if s.status == StepStatus.WAITING]
+    if later:
+        activate(session, later[0], credit, actor=actor, now=now, settings=settings)
+        return ChainOutcome.CONTINUES
+    _close_request(step.request, RequestStatus.APPROVED, now)
+    return ChainOutcome.APPROVED
+
+
+def _send_back(
+    session: Session,
+    step: ApprovalStep,
+    credit: BillingCredit,
+    user: User,
+    comment: str | None,
+    *,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+) -> ChainOutcome:
+    """A rejection that asks the previous step (or, at the first step, the
+    agent) to look again instead of ending the request."""
+    earlier = [s for s in step.request.steps if s.sequence < step.sequence]
+    if not earlier:
+        _settle(step, StepStatus.RETURNED, user, comment, now)
+        _close_request(step.request, RequestStatus.RETURNED, now)
+        return ChainOutcome.RETURNED
+
+    previous = earlier[-1]
+    audit.record(
+        session,
+        actor=actor,
+        action="approval.sent_back",
+        entity_type="credit",
+        entity_id=credit.id,
+        changes={"step": (step.sequence, previous.sequence)},
+        reason=comment,
+        now=now,
+    )
+    # This step waits again and is re-assigned once the previous one approves.
+    step.status = StepStatus.WAITING
+    activate(session, previous, credit, actor=actor, now=now, settings=settings)
+    return ChainOutcome.CONTINUES
+
+
+def return_to_agent(
+    session: Session,
+    *,
+    item: WorkItem,
+    user: User,
+    comment: str,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """The approver asks for more information: the request ends as
+    ``returned`` and the agent will resubmit into a new one."""
+    step = item.step
+    if step is None or step.status != StepStatus.PENDING or not item.is_open:
+        raise InvalidState("this approval step has already been decided")
+    items.close(item, WorkItemStatus.DONE, now=now, by=user, comment=comment)
+    items.close_siblings(session, item, now=now)
+    _settle(step, StepStatus.RETURNED, user, comment, now)
+    _close_request(step.request, RequestStatus.RETURNED, now)
+    audit.record(
+        session,
+        actor=actor,
+        action="approval.info_requested",
+        entity_type="credit",
+        entity_id=step.credit_id,
+        changes={"step": (None, step.sequence), "work_item": (None, item.id)},
         reason=comment,
         now=now,
     )
 
-    later = [s for s in step.request.steps if s.status == StepStatus.WAITING]
-    if not approve:
-        _close(step.request, RequestStatus.REJECTED, later, now)
-        return False
-    if later:
-        later[0].status = StepStatus.PENDING
-        later[0].assigned_at = now
-        return False
-    _close(step.request, RequestStatus.APPROVED, [], now)
-    return True
-
 
 def recall_request(session: Session, *, credit_id: int, now: datetime) -> None:
+    """The requester withdrew the credit: close the chain and its items."""
     request = session.scalars(
         sa.select(ApprovalRequest).where(
             ApprovalRequest.credit_id == credit_id,
@@ -232,43 +375,60 @@ def recall_request(session: Session, *, credit_id: int, now: datetime) -> None:
     ).first()
     if request is None:
         return
-    open_steps = [
-        s for s in request.steps if s.status in (StepStatus.PENDING, StepStatus.WAITING)
-    ]
-    for step in open_steps:
-        step.status = StepStatus.RECALLED
-        step.decided_at = now
+    for step in request.steps:
+        if step.status in (StepStatus.PENDING, StepStatus.WAITING):
+            step.status = StepStatus.RECALLED
+            step.decided_at = now
+    for item in items.open_items_of(session, credit_id, kinds=[WorkItemKind.APPROVAL]):
+        items.close(item, WorkItemStatus.RECALLED, now=now)
     request.status = RequestStatus.RECALLED
     request.completed_at = now
 
 
-def _close(
-    request: ApprovalRequest,
-    status: RequestStatus,
-    skipped: list[ApprovalStep],
+def _settle(
+    step: ApprovalStep,
+    status: StepStatus,
+    user: User,
+    comment: str | None,
     now: datetime,
 ) -> None:
-    for step in skipped:
-        step.status = StepStatus.SKIPPED
+    step.status = status
+    step.acting_approver_id = user.id
+    step.comment = comment
+    step.decided_at = now
+
+
+def _close_request(
+    request: ApprovalRequest, status: RequestStatus, now: datetime
+) -> None:
+    for step in request.steps:
+        if step.status == StepStatus.WAITING:
+            step.status = StepStatus.SKIPPED
     request.status = status
     request.completed_at = now
 
 
 def pending_for(session: Session, user: User, *, limit: int = 200) -> list:
-    """The caller's pending steps with their credits, oldest first."""
-    assigned = sa.or_(
-        ApprovalStep.approver_id == user.id,
-        sa.and_(
-            ApprovalStep.approver_id.is_(None),
-            ApprovalStep.queue_role == user.role.value,
-        ),
-    )
+    """The caller's pending approval items with their credits, oldest first."""
     query = (
-        sa.select(ApprovalStep, BillingCredit)
-        .join(BillingCredit, BillingCredit.id == ApprovalStep.credit_id)
-        .where(ApprovalStep.status == StepStatus.PENDING, assigned)
-        .where(BillingCredit.requested_by_id != user.id)
-        .order_by(ApprovalStep.assigned_at, ApprovalStep.id)
+        sa.select(WorkItem, BillingCredit)
+        .join(BillingCredit, BillingCredit.id == WorkItem.credit_id)
+        .where(
+            WorkItem.status == WorkItemStatus.PENDING,
+            WorkItem.kind == WorkItemKind.APPROVAL,
+            _held_by(user),
+        )
+        .order_by(WorkItem.assigned_at, WorkItem.id)
         .limit(limit)
     )
-    return [(step, credit) for step, credit in session.execute(query)]
+    return [(item, credit) for item, credit in session.execute(query)]
+
+
+def _held_by(user: User) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        WorkItem.assignee_id == user.id,
+        sa.and_(
+            WorkItem.assignee_id.is_(None),
+            WorkItem.queue_role == user.role.value,
+        ),
+    )

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk.accounts.models import Account, BillingSystem
 from creditdesk.actors import Actor, Channel
+from creditdesk.approvals import handoffs
+from creditdesk.approvals.models import WorkItemKind
 from creditdesk.billing.adapters import BillingAdapter, PostingRequest, PostingResult
 from creditdesk.billing.registry import adapter_for
 from creditdesk.cases.service import resolve_if_settled
@@ -151,6 +153,15 @@ def _finish(
         lifecycle.record_posted(
             session, credit, external_ref=result.external_ref, actor=actor, now=now
         )
+        # A retried posting that went through settles its handoff too.
+        handoffs.finish_open(
+            session,
+            credit.id,
+            WorkItemKind.POSTING_FAILED,
+            user=None,
+            actor=actor,
+            now=now,
+        )
         if result.applied:
             lifecycle.record_applied(session, credit, actor=actor, now=now)
             resolve_if_settled(
@@ -171,8 +182,18 @@ def _give_up(context: HandlerContext, credit_id: int, actor: Actor, error: str) 
         context.mark_dead(session, error)
         credit = _load(session, credit_id)
         if credit.status == CreditStatus.POSTING:
+            now = context.now()
             lifecycle.record_posting_failed(
-                session, credit, error=error, actor=actor, now=context.now()
+                session, credit, error=error, actor=actor, now=now
+            )
+            # Someone must now sort it out with the billing system.
+            handoffs.to_billing_operations(
+                session,
+                credit=credit,
+                error=error,
+                actor=actor,
+                now=now,
+                settings=context.settings,
             )
     log.warning("billing.post_failed", credit_id=credit_id, error=error)
 

@@ -140,3 +140,72 @@ def resolve_if_settled(
     )
     log.info("case.resolved", case_id=case.id)
     return True
+
+
+def mark_pending(
+    session: Session, case_id: int, *, actor: Actor, now: datetime
+) -> None:
+    """A credit on the case awaits approval, so the case waits with it."""
+    case = session.get(Case, case_id)
+    if case is None or case.status is not CaseStatus.OPEN:
+        return
+    _move(
+        session,
+        case,
+        CaseStatus.PENDING,
+        "a credit on the case awaits approval",
+        actor=actor,
+        now=now,
+    )
+
+
+def after_credit_settled(
+    session: Session, case_id: int, *, actor: Actor, now: datetime, settings: Settings
+) -> None:
+    """A credit on the case was rejected or withdrawn: resolve the case if all
+    is settled, else give it back to the agent once nothing awaits approval."""
+    if resolve_if_settled(session, case_id, actor=actor, now=now, settings=settings):
+        return
+    case = session.get(Case, case_id)
+    if case is None or case.status is not CaseStatus.PENDING:
+        return
+    waiting = session.scalar(
+        sa.select(BillingCredit.id)
+        .where(
+            BillingCredit.case_id == case_id,
+            BillingCredit.status == CreditStatus.PENDING_APPROVAL,
+        )
+        .limit(1)
+    )
+    if waiting is None:
+        _move(
+            session,
+            case,
+            CaseStatus.OPEN,
+            "no credit on the case awaits approval",
+            actor=actor,
+            now=now,
+        )
+
+
+def _move(
+    session: Session,
+    case: Case,
+    status: CaseStatus,
+    reason: str,
+    *,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    old = case.status
+    case.status = status
+    audit.record(
+        session,
+        actor=actor,
+        action="case.reopened" if status is CaseStatus.OPEN else "case.pending",
+        entity_type="case",
+        entity_id=case.id,
+        changes={"status": (old, status)},
+        reason=reason,
+        now=now,
+    )

@@ -15,7 +15,7 @@ from creditdesk.api.deps import (
 )
 from creditdesk.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from creditdesk.auth.scopes import APPROVE, READ, needs
-from creditdesk.credits import service
+from creditdesk.credits import decisions, service
 from creditdesk.credits.models import BillingCredit, CreditStatus, parse_number
 from creditdesk.credits.queries import (
     CreditFilters,
@@ -24,6 +24,7 @@ from creditdesk.credits.queries import (
     next_page_cursor,
 )
 from creditdesk.credits.schemas import (
+    CreditEditIn,
     CreditHistoryOut,
     CreditIn,
     CreditOut,
@@ -96,6 +97,7 @@ def raise_credit(
             requester=user,
             actor=actor,
             now=now,
+            settings=settings,
         )
         session.flush()
         # The stored body is what a replay returns: mask it now, for this user.
@@ -199,6 +201,7 @@ def approve_credit(
     user: CurrentUser,
     actor: CurrentActor,
     now: Now,
+    settings: AppSettings,
     body: DecisionIn | None = None,
 ) -> JSONResponse:
     """Approve the step assigned to the caller. The last step approves the
@@ -207,13 +210,15 @@ def approve_credit(
     a second step, not assigned, not an approving role); 409 when someone
     else decided first."""
     body = body or DecisionIn()
-    credit = service.approve(
+    credit = decisions.decide(
         session,
         credit_id=credit_id_of(credit_ref),
         user=user,
+        approve=True,
+        comment=body.comment,
         actor=actor,
         now=now,
-        comment=body.comment,
+        settings=settings,
         expected_step=body.step,
     )
     return _credit_response(session, user, credit)
@@ -229,16 +234,71 @@ def reject_credit(
     now: Now,
     settings: AppSettings,
 ) -> JSONResponse:
-    """Reject the credit at the caller's step; `comment` is required."""
-    credit = service.reject(
+    """Reject the credit at the caller's step; `comment` is required. Unless
+    the policy step sends it back to the previous step, the credit is
+    rejected, handed back to its agent with the comment, and the case is open
+    again."""
+    credit = decisions.decide(
         session,
         credit_id=credit_id_of(credit_ref),
         user=user,
+        approve=False,
+        comment=body.comment,
         actor=actor,
         now=now,
         settings=settings,
-        comment=body.comment,
         expected_step=body.step,
+    )
+    return _credit_response(session, user, credit)
+
+
+@router.post(
+    "/credits/{credit_ref}/request-info", response_model=CreditOut, **needs(APPROVE)
+)
+def request_info(
+    credit_ref: str,
+    body: DecisionIn,
+    session: DbSession,
+    user: CurrentUser,
+    actor: CurrentActor,
+    now: Now,
+    settings: AppSettings,
+) -> JSONResponse:
+    """Ask the agent for more information (`comment` is the question): the
+    credit returns to them as a `draft` to edit and resubmit."""
+    credit = decisions.request_info(
+        session,
+        credit_id=credit_id_of(credit_ref),
+        user=user,
+        comment=body.comment,
+        actor=actor,
+        now=now,
+        settings=settings,
+    )
+    return _credit_response(session, user, credit)
+
+
+@router.post("/credits/{credit_ref}/resubmit", response_model=CreditOut)
+def resubmit_credit(
+    credit_ref: str,
+    body: CreditEditIn,
+    session: DbSession,
+    user: CurrentUser,
+    actor: CurrentActor,
+    now: Now,
+    settings: AppSettings,
+) -> JSONResponse:
+    """Resubmit a credit returned for more information, with a new `amount`
+    or `justification` if given. The policy judges it again and the approval
+    chain starts over as the new decision demands."""
+    credit = decisions.resubmit(
+        session,
+        credit_id=credit_id_of(credit_ref),
+        user=user,
+        edit=body,
+        actor=actor,
+        now=now,
+        settings=settings,
     )
     return _credit_response(session, user, credit)
 
@@ -254,8 +314,8 @@ def recall_credit(
     body: RecallIn | None = None,
 ) -> JSONResponse:
     """The requester (or an edit grantee) withdraws a credit that is still
-    awaiting approval."""
-    credit = service.recall(
+    awaiting approval, or one returned to them for more information."""
+    credit = decisions.recall(
         session,
         credit_id=credit_id_of(credit_ref),
         user=user,
@@ -271,10 +331,11 @@ def recall_credit(
 def credit_history(
     credit_ref: str, session: ReadSession, user: CurrentUser
 ) -> JSONResponse:
-    """Everything that happened to the credit: audit entries and approval
-    steps. Old and new values of fields hidden from you are left out."""
-    credit, entries, steps = service.history(
-        session, credit_id_of(credit_ref), user=user
-    )
+    """Everything that happened to the credit: audit entries, approval steps
+    and every work item with its holder, status and times. Old and new values
+    of fields hidden from you are left out."""
+    found = service.history(session, credit_id_of(credit_ref), user=user)
     view = view_for(session, user)
-    return JSONResponse(history_json(credit, entries, steps, view))
+    return JSONResponse(
+        history_json(found.credit, found.entries, found.steps, found.items, view)
+    )

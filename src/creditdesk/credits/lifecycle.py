@@ -23,9 +23,10 @@ log = structlog.get_logger(__name__)
 
 S = CreditStatus
 ALLOWED: dict[CreditStatus, frozenset[CreditStatus]] = {
-    S.DRAFT: frozenset({S.SUBMITTED}),
+    S.DRAFT: frozenset({S.SUBMITTED, S.RECALLED}),
     S.SUBMITTED: frozenset({S.APPROVED, S.PENDING_APPROVAL, S.REFUSED}),
-    S.PENDING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.RECALLED}),
+    # Back to draft: an approver asked the agent for more information.
+    S.PENDING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.RECALLED, S.DRAFT}),
     S.APPROVED: frozenset({S.POSTING}),
     S.POSTING: frozenset({S.POSTED, S.POSTING_FAILED}),
     S.POSTING_FAILED: frozenset({S.POSTING, S.VOIDED}),
@@ -39,6 +40,7 @@ ALLOWED: dict[CreditStatus, frozenset[CreditStatus]] = {
 
 # The audit action (and domain event name) for arriving in each state.
 ACTIONS = {
+    S.DRAFT: "credit.returned",
     S.SUBMITTED: "credit.requested",
     S.PENDING_APPROVAL: "credit.approval_requested",
     S.APPROVED: "credit.approved",

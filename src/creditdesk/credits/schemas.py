@@ -14,7 +14,13 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from creditdesk.access.fields import FieldView
 from creditdesk.api.text import FreeText
-from creditdesk.approvals.models import ApprovalStep, StepStatus
+from creditdesk.approvals.models import ApprovalStep, WorkItem
+from creditdesk.approvals.schemas import (
+    StepOut,
+    WorkItemOut,
+    step_json,
+    work_item_json,
+)
 from creditdesk.audit.models import AuditEntry
 from creditdesk.audit.schemas import AuditEntryOut
 from creditdesk.credits.models import BillingCredit, CreditStatus
@@ -116,6 +122,17 @@ class DecisionIn(BaseModel):
     step: int | None = Field(default=None, ge=1)
 
 
+class CreditEditIn(BaseModel):
+    """The agent's answer to a request for more information: a new amount or
+    justification (either may be left out), and a note for the approvers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: StrictStr | None = Field(default=None, description='e.g. "12.50"')
+    justification: FreeText | None = None
+    comment: FreeText | None = Field(default=None, max_length=4000)
+
+
 class RecallIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -133,21 +150,6 @@ class DecisionOut(BaseModel):
     policy_version: int
     steps: list[str] = []
     flags: list[str] = []
-
-
-class StepOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    sequence: int
-    kind: str
-    status: StepStatus
-    approver_id: int | None
-    queue_role: str | None
-    original_approver_id: int | None
-    acting_approver_id: int | None
-    comment: str | None
-    assigned_at: datetime | None
-    decided_at: datetime | None
 
 
 _MASKABLE = "Absent when the caller's role may not see it."
@@ -250,10 +252,12 @@ class CreditHistoryOut(BaseModel):
     number: str
     entries: list[AuditEntryOut]
     steps: list[StepOut]
+    work_items: list[WorkItemOut]
 
 
 class ApprovalItemOut(BaseModel):
     step: StepOut
+    work_item: WorkItemOut
     credit: CreditOut
 
 
@@ -261,6 +265,7 @@ def history_json(
     credit: BillingCredit,
     entries: list[AuditEntry],
     steps: list[ApprovalStep],
+    items: list[WorkItem],
     view: FieldView,
 ) -> dict[str, Any]:
     """A credit's history without the old and new values of hidden fields."""
@@ -268,14 +273,18 @@ def history_json(
         "credit_id": credit.id,
         "number": credit.number,
         "entries": [view.entry_json(AuditEntryOut.of(e)) for e in entries],
-        "steps": [StepOut.model_validate(s).model_dump(mode="json") for s in steps],
+        "steps": [step_json(s, view) for s in steps],
+        "work_items": [work_item_json(i, view) for i in items],
     }
 
 
 def approval_item_json(
-    step: ApprovalStep, credit: BillingCredit, view: FieldView
+    item: WorkItem, credit: BillingCredit, view: FieldView
 ) -> dict[str, Any]:
+    """An inbox row: the work item, its step and the credit as the caller
+    may see it."""
     return {
-        "step": StepOut.model_validate(step).model_dump(mode="json"),
+        "step": step_json(item.step, view) if item.step is not None else None,
+        "work_item": work_item_json(item, view),
         "credit": credit_json(credit, view),
     }

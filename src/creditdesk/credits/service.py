@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from creditdesk.access import fields, visibility
-from creditdesk.access.duties import require_writer
 from creditdesk.access.service import Permission, require
 from creditdesk.accounts.models import Account
 from creditdesk.actors import Actor
+from creditdesk.approvals import items as work_items
 from creditdesk.approvals import service as approvals
-from creditdesk.approvals.models import ApprovalStep
+from creditdesk.approvals.models import ApprovalStep, WorkItem
 from creditdesk.audit import service as audit
 from creditdesk.audit.models import AuditEntry
 from creditdesk.cases import service as cases
@@ -28,7 +28,7 @@ from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.credits.queries import CreditFilters, CreditSort
 from creditdesk.credits.schemas import CreditIn
 from creditdesk.db import is_postgres
-from creditdesk.errors import Forbidden, InvalidState, NotFound, ValidationFailed
+from creditdesk.errors import NotFound, ValidationFailed
 from creditdesk.outbox import service as outbox
 from creditdesk.policy import service as policy
 from creditdesk.policy.engine import Decision, Outcome
@@ -58,7 +58,7 @@ class _Checked:
     policy: policy.ActivePolicy
 
 
-def _check_request(session: Session, data: CreditIn, requester: User) -> _Checked:
+def check_request(session: Session, data: CreditIn, requester: User) -> _Checked:
     # A case the requester may not see is answered as one that does not exist.
     case = visibility.case_for_input(session, requester, data.case_id)
     account = _account_locked(session, case.account_id)
@@ -78,7 +78,7 @@ def _check_request(session: Session, data: CreditIn, requester: User) -> _Checke
     return _Checked(case, account, active)
 
 
-def _judge(
+def judge(
     session: Session,
     *,
     data: CreditIn,
@@ -104,7 +104,7 @@ def _judge(
 _RAISE_FIELDS = ("amount", "justification")
 
 
-def _require_may_raise(session: Session, requester: User) -> None:
+def require_may_raise(session: Session, requester: User) -> None:
     require(requester, Permission.CREATE_CREDIT)
     fields.require_edit(fields.view_for(session, requester), _RAISE_FIELDS)
 
@@ -113,9 +113,9 @@ def preview(
     session: Session, *, data: CreditIn, requester: User, now: datetime
 ) -> Decision:
     """What the policy would decide for this request; nothing is written."""
-    _require_may_raise(session, requester)
-    checked = _check_request(session, data, requester)
-    return _judge(session, data=data, checked=checked, requester=requester, now=now)
+    require_may_raise(session, requester)
+    checked = check_request(session, data, requester)
+    return judge(session, data=data, checked=checked, requester=requester, now=now)
 
 
 def raise_credit(
@@ -125,15 +125,16 @@ def raise_credit(
     requester: User,
     actor: Actor,
     now: datetime,
+    settings: Settings,
 ) -> BillingCredit:
     """Record the request, judge it by the active policy and act on the outcome.
 
     A refusal is recorded too (status ``refused``) so every attempt is traceable.
     """
-    _require_may_raise(session, requester)
-    checked = _check_request(session, data, requester)
+    require_may_raise(session, requester)
+    checked = check_request(session, data, requester)
     case, account = checked.case, checked.account
-    decision = _judge(session, data=data, checked=checked, requester=requester, now=now)
+    decision = judge(session, data=data, checked=checked, requester=requester, now=now)
 
     credit = BillingCredit(
         case_id=case.id,
@@ -157,28 +158,56 @@ def raise_credit(
     lifecycle.insert_judged(
         session,
         credit,
-        _OUTCOME_STATUS[decision.outcome],
+        OUTCOME_STATUS[decision.outcome],
         requested={name: getattr(credit, name) for name in _REQUESTED_FIELDS},
         actor=actor,
         now=now,
         reason="; ".join(rule.message for rule in decision.rules),
     )
 
-    if decision.outcome is Outcome.APPROVED:
-        _queue_posting(session, credit, now=now)
-    elif decision.outcome is Outcome.APPROVAL_REQUIRED:
-        approvals.open_request(
-            session,
-            credit=credit,
-            kinds=decision.steps,
-            requester=requester,
-            actor=actor,
-            now=now,
-        )
+    act_on(
+        session,
+        credit,
+        decision,
+        checked.policy,
+        actor=actor,
+        now=now,
+        settings=settings,
+    )
     return credit
 
 
-_OUTCOME_STATUS = {
+def act_on(
+    session: Session,
+    credit: BillingCredit,
+    decision: Decision,
+    active: policy.ActivePolicy,
+    *,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """Queue the posting of an approved credit, or open the approval chain
+    the decision asks for (the case then waits on it)."""
+    if decision.outcome is Outcome.APPROVED:
+        queue_posting(session, credit, now=now)
+    elif decision.outcome is Outcome.APPROVAL_REQUIRED:
+        rules = active.policy
+        band = rules.band_for(credit.amount_minor, credit.currency)
+        steps = list(band.steps) if band else list(rules.approval_matrix.bands[0].steps)
+        approvals.open_request(
+            session,
+            credit=credit,
+            steps=steps,
+            timings=rules.approvals,
+            actor=actor,
+            now=now,
+            settings=settings,
+        )
+        cases.mark_pending(session, credit.case_id, actor=actor, now=now)
+
+
+OUTCOME_STATUS = {
     Outcome.APPROVED: CreditStatus.APPROVED,
     Outcome.APPROVAL_REQUIRED: CreditStatus.PENDING_APPROVAL,
     Outcome.REFUSED: CreditStatus.REFUSED,
@@ -199,152 +228,9 @@ _REQUESTED_FIELDS = (
 )
 
 
-def _queue_posting(session: Session, credit: BillingCredit, *, now: datetime) -> None:
+def queue_posting(session: Session, credit: BillingCredit, *, now: datetime) -> None:
     """The posting leaves only if this transaction commits (transactional outbox)."""
     outbox.enqueue(session, topic=POST_TOPIC, payload={"credit_id": credit.id}, now=now)
-
-
-def _approve(
-    session: Session,
-    credit: BillingCredit,
-    *,
-    actor: Actor,
-    now: datetime,
-    reason: str | None,
-) -> None:
-    """Approve and, in the same transaction, queue the posting."""
-    lifecycle.transition(
-        session, credit, CreditStatus.APPROVED, actor=actor, now=now, reason=reason
-    )
-    _queue_posting(session, credit, now=now)
-
-
-def _credit_to_decide(session: Session, credit_id: int, user: User) -> BillingCredit:
-    # Visibility first: an invisible credit is a 404 whoever asks, before any
-    # rule about who may decide could tell the caller it exists.
-    credit = visibility.load_credit(session, user, credit_id, for_update=True)
-    approvals.require_decider(user)
-    if credit.status != CreditStatus.PENDING_APPROVAL:
-        raise InvalidState(
-            f"credit {credit.number} is {credit.status.value}, not awaiting approval",
-            extra={"status": credit.status.value},
-        )
-    return credit
-
-
-def _step_to_decide(
-    session: Session, credit: BillingCredit, user: User, expected_step: int | None
-) -> ApprovalStep:
-    step = approvals.current_step(session, credit.id)
-    if step is None:
-        raise InvalidState(f"credit {credit.number} has no step awaiting a decision")
-    approvals.check_may_decide(session, credit, step, user)
-    if expected_step is not None and step.sequence != expected_step:
-        raise InvalidState(
-            f"step {expected_step} was already decided; step {step.sequence} is "
-            "now pending",
-            extra={"current_step": step.sequence},
-        )
-    return step
-
-
-def approve(
-    session: Session,
-    *,
-    credit_id: int,
-    user: User,
-    actor: Actor,
-    now: datetime,
-    comment: str | None = None,
-    expected_step: int | None = None,
-) -> BillingCredit:
-    """Approve the pending step; the last approval approves the credit."""
-    credit = _credit_to_decide(session, credit_id, user)
-    step = _step_to_decide(session, credit, user, expected_step)
-
-    finished = approvals.decide_step(
-        session,
-        step=step,
-        approve=True,
-        user=user,
-        comment=comment,
-        actor=actor,
-        now=now,
-    )
-    if finished:
-        _approve(session, credit, actor=actor, now=now, reason=comment)
-    return credit
-
-
-def reject(
-    session: Session,
-    *,
-    credit_id: int,
-    user: User,
-    actor: Actor,
-    now: datetime,
-    settings: Settings,
-    comment: str | None,
-    expected_step: int | None = None,
-) -> BillingCredit:
-    """Reject the pending step and with it the credit; a comment is required."""
-    credit = _credit_to_decide(session, credit_id, user)
-    if not comment or not comment.strip():
-        raise ValidationFailed.on("comment", "a rejection needs a comment")
-    step = _step_to_decide(session, credit, user, expected_step)
-
-    approvals.decide_step(
-        session,
-        step=step,
-        approve=False,
-        user=user,
-        comment=comment,
-        actor=actor,
-        now=now,
-    )
-    lifecycle.transition(
-        session, credit, CreditStatus.REJECTED, actor=actor, now=now, reason=comment
-    )
-    cases.resolve_if_settled(
-        session, credit.case_id, actor=actor, now=now, settings=settings
-    )
-    return credit
-
-
-def recall(
-    session: Session,
-    *,
-    credit_id: int,
-    user: User,
-    actor: Actor,
-    now: datetime,
-    settings: Settings,
-    comment: str | None = None,
-) -> BillingCredit:
-    """The requester (or someone it is shared with for editing) withdraws a
-    credit that is still awaiting approval."""
-    credit = visibility.load_credit(session, user, credit_id, for_update=True)
-    require_writer(user, "recall credits")
-    if not visibility.may_act_as_owner(session, user, credit):
-        raise Forbidden(
-            "only the agent who requested a credit, or someone it is shared "
-            "with for editing, may recall it"
-        )
-    if credit.status != CreditStatus.PENDING_APPROVAL:
-        raise InvalidState(
-            f"credit {credit.number} is {credit.status.value}; only a credit "
-            "awaiting approval can be recalled",
-            extra={"status": credit.status.value},
-        )
-
-    approvals.recall_request(session, credit_id=credit.id, now=now)
-    lifecycle.transition(
-        session, credit, CreditStatus.RECALLED, actor=actor, now=now, reason=comment
-    )
-    cases.resolve_if_settled(
-        session, credit.case_id, actor=actor, now=now, settings=settings
-    )
-    return credit
 
 
 def list_credits(
@@ -367,9 +253,17 @@ def list_credits(
     return list(session.scalars(query))
 
 
-def history(
-    session: Session, credit_id: int, *, user: User
-) -> tuple[BillingCredit, list[AuditEntry], list[ApprovalStep]]:
+@dataclass(frozen=True, slots=True)
+class History:
+    credit: BillingCredit
+    entries: list[AuditEntry]
+    steps: list[ApprovalStep]
+    items: list[WorkItem]
+
+
+def history(session: Session, credit_id: int, *, user: User) -> History:
+    """The credit's audit entries, approval steps and work items."""
     credit = get_credit(session, credit_id, user=user)
     entries = audit.entries_for(session, entity_type="credit", entity_id=credit.id)
-    return credit, entries, approvals.steps_of(session, credit.id)
+    steps = approvals.steps_of(session, credit.id)
+    return History(credit, entries, steps, work_items.items_of(session, credit.id))

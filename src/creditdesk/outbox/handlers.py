@@ -63,3 +63,6 @@ class HandlerContext:
 
 
 Handler = Callable[[HandlerContext], None]
+
+# A timed job: given the database, the time and the settings, do what is due.
+Periodic = Callable[..., object]

@@ -1,9 +1,11 @@
-"""The one place that says which job handles which outbox topic."""
+"""The one place that says which job handles which outbox topic, and which
+timed jobs a worker runs on every pass."""
 
+from creditdesk.approvals.timers import run_due
 from creditdesk.billing.tasks import PostCredit
 from creditdesk.notifications.service import EMAIL_TOPIC
 from creditdesk.notifications.tasks import SendEmail
-from creditdesk.outbox.handlers import Handler
+from creditdesk.outbox.handlers import Handler, Periodic
 
 CREDIT_POST = "credit.post"
 NOTIFICATION_EMAIL = EMAIL_TOPIC
@@ -15,3 +17,8 @@ def default_handlers() -> dict[str, Handler]:
         CREDIT_POST: PostCredit(),
         NOTIFICATION_EMAIL: SendEmail(),
     }
+
+
+def default_periodic() -> list[Periodic]:
+    """Jobs run after each batch: approval reminders and escalations."""
+    return [run_due]

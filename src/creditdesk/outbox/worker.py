@@ -9,7 +9,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,8 +24,8 @@ from creditdesk.outbox.errors import (
     TransientError,
     describe,
 )
-from creditdesk.outbox.handlers import Handler, HandlerContext
-from creditdesk.outbox.registry import default_handlers
+from creditdesk.outbox.handlers import Handler, HandlerContext, Periodic
+from creditdesk.outbox.registry import default_handlers, default_periodic
 from creditdesk.outbox.service import Claim
 
 log = structlog.get_logger(__name__)
@@ -44,9 +44,15 @@ class Worker:
         settings: Settings,
         name: str | None = None,
         handlers: Mapping[str, Handler] | None = None,
+        periodic: Sequence[Periodic] | None = None,
     ) -> None:
+        # A worker built for a chosen set of topics runs only what it is
+        # given; the default worker also runs the timed jobs.
+        if periodic is None:
+            periodic = default_periodic() if handlers is None else []
         if handlers is None:
             handlers = default_handlers()
+        self._periodic = list(periodic)
         self._session_factory = session_factory
         self._clock = clock
         self._settings = settings
@@ -76,7 +82,20 @@ class Worker:
                 break
             self._process_safely(claim)
             processed += 1
+        self._run_periodic()
         return processed
+
+    def _run_periodic(self) -> None:
+        for job in self._periodic:
+            if self._stopping.is_set():
+                return
+            try:
+                job(self._session_factory, now=self._clock(), settings=self._settings)
+            except Exception:
+                # One failing timer must not stop the outbox from draining.
+                log.exception(
+                    "outbox.periodic_failed", job=getattr(job, "__name__", "?")
+                )
 
     def run_forever(self) -> None:
         """Process batches until stop(); sleep between polls only when idle."""

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 21:31:03.780205
+Create Date: 2026-12-04 00:15:39.339376
 """
 
 from collections.abc import Sequence
@@ -183,6 +183,7 @@ def upgrade() -> None:
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("calendar", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_teams")),
         sa.UniqueConstraint("name", name=op.f("uq_teams_name")),
@@ -388,6 +389,52 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_cases_status_id", ["status", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_team_id"), ["team_id"], unique=False)
+
+    op.create_table(
+        "delegations",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "user_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "delegate_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=True),
+        sa.Column(
+            "created_by_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_delegations_created_by_id_users"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["delegate_id"], ["users.id"], name=op.f("fk_delegations_delegate_id_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_delegations_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_delegations")),
+    )
+    with op.batch_alter_table("delegations", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_delegations_delegate_id"), ["delegate_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_delegations_user_period", ["user_id", "starts_at"], unique=False
+        )
 
     op.create_table(
         "idempotency_records",
@@ -635,6 +682,7 @@ def upgrade() -> None:
                 "approved",
                 "rejected",
                 "recalled",
+                "returned",
                 name="approval_request_status",
                 native_enum=False,
                 create_constraint=True,
@@ -796,23 +844,9 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("sequence", sa.Integer(), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column(
-            "approver_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            nullable=True,
-        ),
-        sa.Column("queue_role", sa.String(length=32), nullable=True),
-        sa.Column(
-            "original_approver_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            nullable=True,
-        ),
-        sa.Column(
-            "acting_approver_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            nullable=True,
-        ),
+        sa.Column("kind", sa.String(length=255), nullable=False),
+        sa.Column("mode", sa.String(length=16), nullable=False),
+        sa.Column("config", sa.JSON(), nullable=False),
         sa.Column(
             "status",
             sa.Enum(
@@ -821,6 +855,7 @@ def upgrade() -> None:
                 "approved",
                 "rejected",
                 "recalled",
+                "returned",
                 "skipped",
                 name="approval_step_status",
                 native_enum=False,
@@ -828,6 +863,11 @@ def upgrade() -> None:
                 length=32,
             ),
             nullable=False,
+        ),
+        sa.Column(
+            "acting_approver_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
         ),
         sa.Column("comment", sa.Text(), nullable=True),
         sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=True),
@@ -839,19 +879,9 @@ def upgrade() -> None:
             name=op.f("fk_approval_steps_acting_approver_id_users"),
         ),
         sa.ForeignKeyConstraint(
-            ["approver_id"],
-            ["users.id"],
-            name=op.f("fk_approval_steps_approver_id_users"),
-        ),
-        sa.ForeignKeyConstraint(
             ["credit_id"],
             ["billing_credits.id"],
             name=op.f("fk_approval_steps_credit_id_billing_credits"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["original_approver_id"],
-            ["users.id"],
-            name=op.f("fk_approval_steps_original_approver_id_users"),
         ),
         sa.ForeignKeyConstraint(
             ["request_id"],
@@ -865,21 +895,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("approval_steps", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_approval_steps_acting_approver", ["acting_approver_id"], unique=False
-        )
-        batch_op.create_index(
-            "ix_approval_steps_approver_status", ["approver_id", "status"], unique=False
-        )
-        batch_op.create_index(
             batch_op.f("ix_approval_steps_credit_id"), ["credit_id"], unique=False
-        )
-        batch_op.create_index(
-            "ix_approval_steps_original_approver",
-            ["original_approver_id"],
-            unique=False,
-        )
-        batch_op.create_index(
-            "ix_approval_steps_queue_status", ["queue_role", "status"], unique=False
         )
 
     op.create_table(
@@ -918,21 +934,152 @@ def upgrade() -> None:
             batch_op.f("ix_ledger_entries_account_id"), ["account_id"], unique=False
         )
 
+    op.create_table(
+        "work_items",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "approval",
+                "more_info",
+                "rejected",
+                "posting_failed",
+                name="work_item_kind",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "credit_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "step_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column(
+            "assignee_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("queue_role", sa.String(length=32), nullable=True),
+        sa.Column(
+            "original_assignee_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("origin", sa.String(length=16), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending",
+                "approved",
+                "rejected",
+                "reassigned",
+                "escalated",
+                "recalled",
+                "no_response",
+                "done",
+                name="work_item_status",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("remind_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "decided_by_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("elapsed_seconds", sa.BigInteger(), nullable=True),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["assignee_id"], ["users.id"], name=op.f("fk_work_items_assignee_id_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["credit_id"],
+            ["billing_credits.id"],
+            name=op.f("fk_work_items_credit_id_billing_credits"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["decided_by_id"],
+            ["users.id"],
+            name=op.f("fk_work_items_decided_by_id_users"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["original_assignee_id"],
+            ["users.id"],
+            name=op.f("fk_work_items_original_assignee_id_users"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["step_id"],
+            ["approval_steps.id"],
+            name=op.f("fk_work_items_step_id_approval_steps"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_work_items")),
+    )
+    with op.batch_alter_table("work_items", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_work_items_assignee_status", ["assignee_id", "status"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_work_items_credit_id"), ["credit_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_work_items_decided_by", ["decided_by_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_work_items_original_assignee", ["original_assignee_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_work_items_queue_status", ["queue_role", "status"], unique=False
+        )
+        batch_op.create_index(
+            "ix_work_items_status_due", ["status", "due_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_work_items_status_remind", ["status", "remind_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_work_items_step_id"), ["step_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("work_items", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_work_items_step_id"))
+        batch_op.drop_index("ix_work_items_status_remind")
+        batch_op.drop_index("ix_work_items_status_due")
+        batch_op.drop_index("ix_work_items_queue_status")
+        batch_op.drop_index("ix_work_items_original_assignee")
+        batch_op.drop_index("ix_work_items_decided_by")
+        batch_op.drop_index(batch_op.f("ix_work_items_credit_id"))
+        batch_op.drop_index("ix_work_items_assignee_status")
+
+    op.drop_table("work_items")
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ledger_entries_account_id"))
 
     op.drop_table("ledger_entries")
     with op.batch_alter_table("approval_steps", schema=None) as batch_op:
-        batch_op.drop_index("ix_approval_steps_queue_status")
-        batch_op.drop_index("ix_approval_steps_original_approver")
         batch_op.drop_index(batch_op.f("ix_approval_steps_credit_id"))
-        batch_op.drop_index("ix_approval_steps_approver_status")
-        batch_op.drop_index("ix_approval_steps_acting_approver")
 
     op.drop_table("approval_steps")
     with op.batch_alter_table("ledger_memos", schema=None) as batch_op:
@@ -969,6 +1116,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_idempotency_records_expires_at"))
 
     op.drop_table("idempotency_records")
+    with op.batch_alter_table("delegations", schema=None) as batch_op:
+        batch_op.drop_index("ix_delegations_user_period")
+        batch_op.drop_index(batch_op.f("ix_delegations_delegate_id"))
+
+    op.drop_table("delegations")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cases_team_id"))
         batch_op.drop_index("ix_cases_status_id")
