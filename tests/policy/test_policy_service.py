@@ -139,6 +139,39 @@ def test_an_invalid_document_is_refused_and_changes_nothing(
     assert service.active_policy(session, now=NOW).version == before.version
 
 
+def test_a_chain_naming_an_unknown_user_is_refused(session: Session) -> None:
+    before = service.active_policy(session, now=NOW)
+    ghost = f"ghost-{uuid.uuid4().hex[:8]}"
+    text = default_policy_text().replace(
+        "steps: [manager, manager_2, finance]",
+        f"steps: [manager, {{approver: user:{ghost}}}]",
+    )
+
+    with pytest.raises(ValidationFailed) as caught:
+        service.apply_policy(session, text=text, actor=ACTOR, now=NOW)
+
+    assert caught.value.issues[0].field == "approval_matrix.bands.2.steps.1.approver"
+    assert ghost in caught.value.issues[0].message
+    assert service.active_policy(session, now=NOW).version == before.version
+
+
+def test_a_chain_naming_a_real_user_is_applied(
+    fresh: sessionmaker[Session],
+) -> None:
+    with transaction(fresh) as session:
+        named = make_user(session)
+        text = default_policy_text().replace(
+            "steps: [manager, manager_2, finance]",
+            f"steps: [manager, [{named.username}], finance]",
+        )
+        row = service.apply_policy(session, text=text, actor=ACTOR, now=NOW)
+    with fresh() as session:
+        active = service.active_policy(session, now=NOW)
+        labels = [s.label for s in active.policy.approval_matrix.bands[2].steps]
+    assert active.version == row.version
+    assert labels == ["manager", f"group:{named.username}", "queue:finance"]
+
+
 def test_an_unknown_version_is_not_found(session: Session) -> None:
     with pytest.raises(NotFound):
         service.policy_version(session, 10**9)

@@ -18,7 +18,7 @@ from creditdesk.actors import Actor, Channel
 from creditdesk.audit import service as audit
 from creditdesk.cases.models import Case
 from creditdesk.clock import system_clock
-from creditdesk.errors import Conflict, NotFound
+from creditdesk.errors import Conflict, NotFound, ValidationFailed
 from creditdesk.policy.engine import Decision, evaluate
 from creditdesk.policy.facts import gather
 from creditdesk.policy.models import PolicyVersion
@@ -28,6 +28,7 @@ from creditdesk.policy.schemas import (
     default_policy_text,
     parse_policy,
 )
+from creditdesk.users.models import User
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +106,7 @@ def apply_policy(
     another version was applied at the same moment.
     """
     policy = parse_policy(text)
+    _check_named_users(session, policy)
 
     previous = _latest(session)
     version = previous.version + 1 if previous else 1
@@ -133,6 +135,39 @@ def apply_policy(
     )
     log.info("policy.applied", version=row.version, actor=actor.name)
     return row
+
+
+def _check_named_users(session: Session, policy: Policy) -> None:
+    """A chain that names a user who does not exist would quietly fall back
+    to the manager queue on every credit; refuse it while someone is looking."""
+    named = _named_approvers(policy)
+    if not named:
+        return
+    known = set(
+        session.scalars(
+            sa.select(User.username).where(
+                User.username.in_(list(named)), User.is_active.is_(True)
+            )
+        )
+    )
+    for username, path in named.items():
+        if username not in known:
+            raise ValidationFailed.on(path, f"no active user {username!r}")
+
+
+def _named_approvers(policy: Policy) -> dict[str, str]:
+    """Each username a chain names, with the YAML path of its first mention."""
+    named: dict[str, str] = {}
+    for b, band in enumerate(policy.approval_matrix.bands):
+        for s, step in enumerate(band.steps):
+            at = f"approval_matrix.bands.{b}.steps.{s}"
+            for field, approver in (
+                ("approver", step.approver),
+                ("escalate_to", step.escalate_to),
+            ):
+                for username in approver.users if approver else ():
+                    named.setdefault(username, f"{at}.{field}")
+    return named
 
 
 def judge(
