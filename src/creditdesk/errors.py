@@ -45,7 +45,8 @@ class DomainError(Exception):
             body["errors"] = [
                 {"field": i.field, "message": i.message} for i in self.issues
             ]
-        body.update(self.extra)
+        # Extras add to the problem; they never replace its standard members.
+        body.update({k: v for k, v in self.extra.items() if k not in body})
         return body
 
 

@@ -39,7 +39,7 @@ def _credit_to_decide(session: Session, credit_id: int, user: User) -> BillingCr
     if credit.status != CreditStatus.PENDING_APPROVAL:
         raise InvalidState(
             f"credit {credit.number} is {credit.status.value}, not awaiting approval",
-            extra={"status": credit.status.value},
+            extra={"credit_status": credit.status.value},
         )
     return credit
 
@@ -191,7 +191,7 @@ def resubmit(
         raise InvalidState(
             f"credit {credit.number} is {credit.status.value}; only a credit "
             "returned for more information can be resubmitted",
-            extra={"status": credit.status.value},
+            extra={"credit_status": credit.status.value},
         )
     credits.require_may_raise(session, user)
     data = _edited(credit, edit)
@@ -288,7 +288,7 @@ def recall(
         raise InvalidState(
             f"credit {credit.number} is {credit.status.value}; only a credit "
             "awaiting approval can be recalled",
-            extra={"status": credit.status.value},
+            extra={"credit_status": credit.status.value},
         )
 
     approvals.recall_request(session, credit_id=credit.id, now=now)

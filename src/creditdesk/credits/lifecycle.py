@@ -130,7 +130,7 @@ def _apply(
         raise InvalidState(
             f"credit {credit.number} is {credit.status.value} and cannot become "
             f"{target.value}",
-            extra={"status": credit.status.value},
+            extra={"credit_status": credit.status.value},
         )
 
     changes: dict[str, tuple[object, object]] = {"status": (credit.status, target)}
