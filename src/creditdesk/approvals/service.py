@@ -187,7 +187,7 @@ def item_to_decide(
     if item_id is not None:
         mine = [item for item in mine if item.id == item_id]
     if not mine:
-        _refuse(user, "not_assigned", "this approval step is assigned to someone else")
+        _no_open_item(session, credit, user)
     if expected_step is not None and step.sequence != expected_step:
         raise InvalidState(
             f"step {expected_step} was already decided; step {step.sequence} is "
@@ -195,6 +195,29 @@ def item_to_decide(
             extra={"current_step": step.sequence},
         )
     return mine[0]
+
+
+def _no_open_item(session: Session, credit: BillingCredit, user: User) -> NoReturn:
+    # Someone who held work on this credit was overtaken (another member of
+    # the queue answered, it was escalated or reassigned): that is a lost
+    # race, not a lack of rights.
+    held = session.scalar(
+        sa.select(WorkItem.status)
+        .where(
+            WorkItem.credit_id == credit.id,
+            WorkItem.kind == WorkItemKind.APPROVAL,
+            WorkItem.assignee_id == user.id,
+        )
+        .order_by(WorkItem.id.desc())
+        .limit(1)
+    )
+    if held is not None and held != WorkItemStatus.PENDING:
+        raise InvalidState(
+            f"your work item on credit {credit.number} is {held.value}: "
+            "someone else has acted on it",
+            extra={"work_item_status": held.value},
+        )
+    _refuse(user, "not_assigned", "this approval step is assigned to someone else")
 
 
 def _refuse(user: User, rule: str, message: str) -> NoReturn:
