@@ -230,7 +230,8 @@ _REQUESTED_FIELDS = (
 
 def queue_posting(session: Session, credit: BillingCredit, *, now: datetime) -> None:
     """The posting leaves only if this transaction commits (transactional outbox)."""
-    outbox.enqueue(session, topic=POST_TOPIC, payload={"credit_id": credit.id}, now=now)
+    payload = {"credit_id": credit.id}
+    outbox.enqueue(session, topic=POST_TOPIC, payload=payload, now=now, flush=False)
 
 
 def list_credits(

@@ -49,9 +49,19 @@ class Claim:
 
 
 def enqueue(
-    session: Session, *, topic: str, payload: dict[str, Any], now: datetime
+    session: Session,
+    *,
+    topic: str,
+    payload: dict[str, Any],
+    now: datetime,
+    flush: bool = True,
 ) -> OutboxMessage:
-    """Add a message to the outbox; it leaves only when the caller commits."""
+    """Add a message to the outbox; it leaves only when the caller commits.
+
+    With ``flush=False`` the row is written with the rest of the transaction
+    and its id is not known until then: a hot path that does not need the
+    id saves a round of the unit of work.
+    """
     message = OutboxMessage(
         topic=topic,
         payload=payload,
@@ -61,8 +71,9 @@ def enqueue(
         created_at=now,
     )
     session.add(message)
-    session.flush()
-    log.debug("outbox.enqueued", message_id=message.id, topic=topic)
+    if flush:
+        session.flush()
+        log.debug("outbox.enqueued", message_id=message.id, topic=topic)
     return message
 
 
