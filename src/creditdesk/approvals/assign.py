@@ -97,7 +97,10 @@ def targets(
     eligible = [p for p in people if may_decide(session, p, credit, step) is None]
     if not eligible:
         log.info("approval.approver_missing", step_id=step.id, approver=approver.label)
-        return targets(session, FALLBACK, credit=credit, step=step, now=now)
+        # Keep the origin: an escalation that lands on the queue is still one.
+        return targets(
+            session, FALLBACK, credit=credit, step=step, now=now, origin=origin
+        )
     return [_delegated(session, p, credit, step, now, origin) for p in eligible]
 
 
