@@ -10,7 +10,7 @@ from httpx import Response
 from creditdesk.approvals.models import WorkItemStatus
 from creditdesk.db import transaction
 from creditdesk.users.models import Role, User
-from tests.approvals.conftest import Desk
+from tests.approvals.desk import Desk
 
 NEEDS_MANAGER = "35.00"
 

@@ -12,7 +12,7 @@ from creditdesk.approvals.calendar import BusinessCalendar
 from creditdesk.approvals.models import WorkItemStatus
 from creditdesk.approvals.timers import TimerRun
 from creditdesk.users.models import Role, User
-from tests.approvals.conftest import MONDAY, Desk
+from tests.approvals.desk import MONDAY, Desk
 from tests.smtp_sink import Sink
 
 FRIDAY = datetime(2023, 1, 13, 16, 0, tzinfo=UTC)
