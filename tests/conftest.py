@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
+from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -23,6 +24,7 @@ from creditdesk.config import Settings
 from creditdesk.db import create_engine, make_session_factory
 from tests.databases import BACKEND, scratch_database, server_url
 from tests.factories import Org, make_org
+from tests.smtp_sink import Sink, SinkHandler, free_port
 
 
 def pytest_report_header() -> str:
@@ -111,3 +113,15 @@ def live_server(settings: Settings, engine: Engine) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    """A real SMTP server on a free loopback port that keeps what it is sent."""
+    handler = SinkHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield Sink(controller.port, handler)
+    finally:
+        controller.stop()

@@ -39,8 +39,9 @@ def make_user(
     role: Role = Role.AGENT,
     team: Team | None = None,
     manager: User | None = None,
+    username: str | None = None,
 ) -> User:
-    name = unique(role.value.replace("_", "-"))
+    name = username or unique(role.value.replace("_", "-"))
     user = User(
         username=name,
         display_name=name.title(),
@@ -180,11 +181,16 @@ def make_customer(
     cap_minor: int = 100_000,
     disputed_minor: int | None = None,
     product: str = "broadband",
+    starts_on: date | None = None,
 ) -> Customer:
     with transaction(factory) as session:
         account = make_account(session, currency=currency)
         contract = make_contract(
-            session, account=account, product=product, cap_minor=cap_minor
+            session,
+            account=account,
+            product=product,
+            cap_minor=cap_minor,
+            starts_on=starts_on,
         )
         case = make_case(
             session,

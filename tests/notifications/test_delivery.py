@@ -15,8 +15,8 @@ from creditdesk.outbox.registry import default_handlers
 from creditdesk.outbox.worker import Worker
 from creditdesk.users.models import User
 from tests.factories import make_user
-from tests.notifications.conftest import SENDER, Sink, free_port, mail_settings
 from tests.notifications.test_templates import full_context
+from tests.smtp_sink import SENDER, Sink, free_port, mail_settings
 
 # Long before any other test's messages, so these workers claim only ours.
 START = datetime(1985, 6, 7, 8, 9, 10, tzinfo=UTC)

@@ -12,8 +12,8 @@ from creditdesk.outbox.models import OutboxMessage, OutboxStatus
 from creditdesk.outbox.registry import NOTIFICATION_EMAIL, default_handlers
 from creditdesk.users.models import User
 from tests.factories import make_user
-from tests.notifications.conftest import SENDER
 from tests.notifications.test_templates import full_context
+from tests.smtp_sink import SENDER
 
 NOW = datetime(1985, 3, 4, 5, 6, 7, tzinfo=UTC)
 

@@ -1,5 +1,5 @@
-"""The administration API, for the admin role only: users, teams, field
-permissions. Every change is audited."""
+"""The administration API, for the admin role only: users, teams and their
+calendars, field permissions. Every change is audited."""
 
 from collections.abc import Callable
 from typing import Annotated
@@ -13,6 +13,7 @@ from creditdesk.admin.schemas import (
     FieldLevelIn,
     FieldMatrixOut,
     FieldRuleOut,
+    TeamCalendarOut,
     TeamIn,
     TeamOut,
     UserCreate,
@@ -27,7 +28,8 @@ from creditdesk.api.pagination import (
     decode_cursor,
     next_cursor,
 )
-from creditdesk.users.models import Role
+from creditdesk.approvals.calendar import CalendarIn
+from creditdesk.users.models import Role, Team
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -153,6 +155,54 @@ def rename_team(
         session, admin=user, team_id=team_id, name=body.name, actor=actor, now=now
     )
     return TeamOut.of(team)
+
+
+def _calendar_out(team: Team) -> TeamCalendarOut:
+    return TeamCalendarOut.of(team, service.calendar_config(team))
+
+
+@router.get("/teams/{team_id}/calendar", responses=_FORBIDDEN)
+def get_team_calendar(
+    team_id: int, session: ReadSession, user: CurrentUser
+) -> TeamCalendarOut:
+    """The business calendar the team's approval deadlines are counted in:
+    its own, or the default (Monday to Friday, 09:00-17:00 Europe/London)."""
+    team = service.team_calendar(session, admin=user, team_id=team_id)
+    return _calendar_out(team)
+
+
+@router.put("/teams/{team_id}/calendar", responses=_FORBIDDEN)
+def set_team_calendar(
+    team_id: int,
+    body: CalendarIn,
+    session: DbSession,
+    user: CurrentUser,
+    actor: CurrentActor,
+    now: Now,
+) -> TeamCalendarOut:
+    """Set the team's time zone, weekly hours and holidays. Work assigned
+    from now on is due by this calendar; work already assigned keeps its
+    due time. 422 names the field at fault, e.g. `week.mon`."""
+    team = service.set_team_calendar(
+        session, admin=user, team_id=team_id, calendar=body, actor=actor, now=now
+    )
+    return _calendar_out(team)
+
+
+@router.delete("/teams/{team_id}/calendar", responses=_FORBIDDEN)
+def reset_team_calendar(
+    team_id: int,
+    session: DbSession,
+    user: CurrentUser,
+    actor: CurrentActor,
+    now: Now,
+) -> TeamCalendarOut:
+    """Put the team back on the default calendar; answers the calendar now
+    in force."""
+    team = service.set_team_calendar(
+        session, admin=user, team_id=team_id, calendar=None, actor=actor, now=now
+    )
+    return _calendar_out(team)
 
 
 @router.get("/field-permissions", responses=_FORBIDDEN)

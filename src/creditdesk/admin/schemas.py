@@ -1,6 +1,7 @@
 """What the administration API takes and returns."""
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +14,7 @@ __all__ = [
     "FieldLevelIn",
     "FieldMatrixOut",
     "FieldRuleOut",
+    "TeamCalendarOut",
     "TeamIn",
     "TeamOut",
     "UserCreate",
@@ -54,6 +56,24 @@ class TeamOut(BaseModel):
     @classmethod
     def of(cls, team: Team) -> "TeamOut":
         return cls(id=team.id, name=team.name, created_at=team.created_at)
+
+
+class TeamCalendarOut(BaseModel):
+    """The business calendar a team's approval deadlines are counted in."""
+
+    team_id: int
+    is_default: bool = Field(
+        description="True while the team has no calendar of its own"
+    )
+    # The stored form (closed days left out), not CalendarIn's own dump
+    # with a null for each of them.
+    calendar: dict[str, Any] = Field(
+        description="The calendar in force, in the form PUT takes (CalendarIn)"
+    )
+
+    @classmethod
+    def of(cls, team: Team, config: dict[str, Any]) -> "TeamCalendarOut":
+        return cls(team_id=team.id, is_default=team.calendar is None, calendar=config)
 
 
 class FieldLevelIn(BaseModel):

@@ -1,4 +1,5 @@
-"""Administration use cases: users, teams and field permissions.
+"""Administration use cases: users, teams, team calendars and field
+permissions.
 
 Only administrators may call these. Every change is audited in the caller's
 transaction; nothing here commits. Validation is shared with
@@ -6,6 +7,7 @@ transaction; nothing here commits. Validation is shared with
 """
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -16,6 +18,7 @@ from creditdesk.access import fields
 from creditdesk.access.models import FieldLevel
 from creditdesk.access.service import Permission, require
 from creditdesk.actors import Actor
+from creditdesk.approvals.calendar import DEFAULT_CALENDAR, CalendarIn
 from creditdesk.audit import service as audit
 from creditdesk.errors import Conflict, NotFound, ValidationFailed
 from creditdesk.users import service as users
@@ -257,6 +260,61 @@ def rename_team(
     )
     log.info("team.renamed", team_id=team.id)
     return team
+
+
+def _team(session: Session, team_id: int) -> Team:
+    team = session.get(Team, team_id)
+    if team is None:
+        raise NotFound(f"team {team_id} does not exist")
+    return team
+
+
+def team_calendar(session: Session, *, admin: User, team_id: int) -> Team:
+    """The team whose calendar is asked for; ``Team.calendar`` None means
+    the default calendar applies."""
+    require(admin, Permission.ADMINISTER)
+    return _team(session, team_id)
+
+
+def set_team_calendar(
+    session: Session,
+    *,
+    admin: User,
+    team_id: int,
+    calendar: CalendarIn | None,
+    actor: Actor,
+    now: datetime,
+) -> Team:
+    """Give a team its own business calendar, or with None put it back on
+    the default. Deadlines of work assigned from now on follow it; work
+    already assigned keeps its due time."""
+    require(admin, Permission.ADMINISTER)
+    team = _team(session, team_id)
+    # Stored in the calendar's own canonical form, so equal calendars are
+    # equal JSON and the audit shows a change only when there is one.
+    new = calendar.to_calendar().to_config() if calendar is not None else None
+    old = team.calendar
+    if new == old:
+        return team
+
+    team.calendar = new
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="team.calendar_set" if new is not None else "team.calendar_reset",
+        entity_type="team",
+        entity_id=str(team.id),
+        changes={"calendar": (old, new)},
+        now=now,
+    )
+    log.info("team.calendar_changed", team_id=team.id, default=new is None)
+    return team
+
+
+def calendar_config(team: Team) -> dict[str, Any]:
+    """The calendar in force for ``team``, in the configuration form."""
+    return team.calendar or DEFAULT_CALENDAR.to_config()
 
 
 def field_matrix(session: Session, *, admin: User) -> list[fields.FieldRule]:

@@ -97,7 +97,10 @@ def targets(
     eligible = [p for p in people if may_decide(session, p, credit, step) is None]
     if not eligible:
         log.info("approval.approver_missing", step_id=step.id, approver=approver.label)
-        return targets(session, FALLBACK, credit=credit, step=step, now=now)
+        # Keep the origin: an escalation that lands on the queue is still one.
+        return targets(
+            session, FALLBACK, credit=credit, step=step, now=now, origin=origin
+        )
     return [_delegated(session, p, credit, step, now, origin) for p in eligible]
 
 
@@ -153,7 +156,11 @@ def _people(
         found = _manager_at(session, requester, approver.level)
         return [found] if found else []
     if kind is ApproverKind.APPROVER_MANAGER:
-        found = session.get(User, holder.manager_id) if holder else None
+        # The top of the line has no manager; asking get() for a NULL key
+        # warns and is slated to raise.
+        if holder is None or holder.manager_id is None:
+            return []
+        found = session.get(User, holder.manager_id)
         return [found] if found and found.manager_id != found.id else []
     names = list(approver.users)
     rows = session.scalars(sa.select(User).where(User.username.in_(names)))
