@@ -2,7 +2,6 @@
 driven by a FrozenClock and ``timers.run_due`` on a desk of their own."""
 
 import json
-import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -336,7 +335,7 @@ def test_holders_and_the_requester_are_told_by_mail(
     mail_desk: Desk, sink: Sink
 ) -> None:
     desk, org = mail_desk, mail_desk.org
-    desk.apply_policy(POLICY.format(user=f"nobody-{uuid.uuid4().hex[:8]}"))
+    desk.apply_policy(POLICY.format(user=org.finance.username))
     credit = desk.raise_credit(DEFAULT_ESCALATION)
     number = credit["number"]
 

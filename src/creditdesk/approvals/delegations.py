@@ -150,11 +150,17 @@ def _move_open_items(
             log.info("approval.delegate_passed_over", work_item_id=item.id, duty=duty)
             continue
         items.close(item, WorkItemStatus.REASSIGNED, now=now, comment="delegated")
+        if any(
+            o.assignee_id == delegate.id for o in items.open_siblings(session, item)
+        ):
+            continue  # the delegate holds this step's work already
+        queue = None if item.claimed_at is not None else item.queue_role
         items.open_items(
             session,
             credit=credit,
             kind=item.kind,
-            found=[Target(delegate, item.queue_role, user, "delegation")],
+            # A claimed queue item is the claimant's own: it moves as theirs.
+            found=[Target(delegate, queue, user, "delegation")],
             step=item.step,
             actor=actor,
             now=now,

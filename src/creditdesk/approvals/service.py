@@ -198,9 +198,9 @@ def item_to_decide(
 
 
 def _no_open_item(session: Session, credit: BillingCredit, user: User) -> NoReturn:
-    # Someone who held work on this credit was overtaken (another member of
-    # the queue answered, it was escalated or reassigned): that is a lost
-    # race, not a lack of rights.
+    # A member of a group whose copy closed because another member answered
+    # lost a race: that is a conflict, not a lack of rights. Work taken away
+    # (escalated, reassigned) is simply no longer theirs.
     held = session.scalar(
         sa.select(WorkItem.status)
         .where(
@@ -211,7 +211,7 @@ def _no_open_item(session: Session, credit: BillingCredit, user: User) -> NoRetu
         .order_by(WorkItem.id.desc())
         .limit(1)
     )
-    if held is not None and held != WorkItemStatus.PENDING:
+    if held is WorkItemStatus.NO_RESPONSE:
         raise InvalidState(
             f"your work item on credit {credit.number} is {held.value}: "
             "someone else has acted on it",
