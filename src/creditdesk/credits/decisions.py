@@ -198,7 +198,12 @@ def resubmit(
 
     checked = credits.check_request(session, data, user)
     decision = credits.judge(
-        session, data=data, checked=checked, requester=user, now=now
+        session,
+        data=data,
+        checked=checked,
+        requester=user,
+        now=now,
+        exclude_credit_id=credit.id,
     )
     handoffs.finish_open(
         session, credit.id, WorkItemKind.MORE_INFO, user=user, actor=actor, now=now
