@@ -239,6 +239,12 @@ def resubmit(
         now=now,
         settings=settings,
     )
+    if credit.status is not CreditStatus.PENDING_APPROVAL:
+        # The case has waited on this credit since it first needed approval;
+        # approved or refused now, it no longer does.
+        cases.after_credit_settled(
+            session, credit.case_id, actor=actor, now=now, settings=settings
+        )
     return credit
 
 
