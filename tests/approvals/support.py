@@ -92,8 +92,8 @@ class World:
         agent = self.person(Role.AGENT, team=team, manager=lead)
         return Line(team, agent, lead, manager, director)
 
-    def customer(self, owner: Person) -> Customer:
-        return make_customer(self.factory, owner=owner.user, cap_minor=10_000_000)
+    def customer(self, owner: Person, *, cap_minor: int = 10_000_000) -> Customer:
+        return make_customer(self.factory, owner=owner.user, cap_minor=cap_minor)
 
     # API -----------------------------------------------------------------
 
@@ -109,9 +109,7 @@ class World:
         assert response.status_code == 201, response.text
         return response.json()
 
-    def post(
-        self, path: str, who: Person, body: dict[str, Any] | None = None
-    ) -> Any:
+    def post(self, path: str, who: Person, body: dict[str, Any] | None = None) -> Any:
         return self.client.post(f"/api/v1{path}", json=body, headers=who.headers)
 
     def get(self, path: str, who: Person, **params: Any) -> Any:

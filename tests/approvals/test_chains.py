@@ -219,4 +219,3 @@ def test_three_steps_go_up_the_line_then_to_finance(world: World) -> None:
     refused = world.post(path, line.lead)
     assert refused.status_code == 403
     assert refused.json()["rule"] == "two_steps"
-

@@ -44,7 +44,9 @@ def test_claiming_takes_the_item_and_releases_the_others(world: World) -> None:
     refused = world.post(f"/credits/{credit['id']}/approve", second)
     assert (refused.status_code, refused.json()["rule"]) == (403, "not_assigned")
 
-    decided = world.post(f"/work-items/{item.id}/decide", first, {"decision": "approve"})
+    decided = world.post(
+        f"/work-items/{item.id}/decide", first, {"decision": "approve"}
+    )
     assert decided.status_code == 200, decided.text
     assert decided.json()["credit"]["status"] == "approved"
 
@@ -58,7 +60,7 @@ def test_an_item_cannot_be_claimed_after_its_decision(world: World) -> None:
 
 
 def test_a_member_decides_without_claiming(world: World) -> None:
-    credit, first, second = _queue_credit(world)
+    credit, _, second = _queue_credit(world)
     item = world.item_of(credit["id"], second)
 
     response = world.post(
