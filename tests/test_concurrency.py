@@ -56,7 +56,10 @@ def test_two_finance_users_deciding_at_once_one_wins(
             ]
         )
 
-    assert statuses == [200, 409], f"attempt {attempt}: {statuses}"
+    # A winning approval approves the credit (409 for the rejection); a winning
+    # rejection sends it back to step one, as the finance step's on_reject says,
+    # which closes the other finance item (403 not_assigned for the approval).
+    assert statuses in ([200, 409], [200, 403]), f"attempt {attempt}: {statuses}"
 
 
 @pytest.mark.postgres
