@@ -214,6 +214,14 @@ def _reassign_target(
         raise ValidationFailed.on("assignee_id", f"no active user {to_user_id}")
     if target.id == item.assignee_id:
         raise ValidationFailed.on("assignee_id", "the item is already theirs")
+    # A second copy of the same work would let one person count twice
+    # towards a step every member must approve.
+    if any(
+        other.assignee_id == target.id for other in items.open_siblings(session, item)
+    ):
+        raise ValidationFailed.on(
+            "assignee_id", f"{target.username} already holds this work"
+        )
     if item.step is not None:
         duty = assign.may_decide(session, target, credit, item.step)
         if duty is not None:

@@ -78,6 +78,19 @@ def approved_other_step(session: Session, user_id: int, step: ApprovalStep) -> b
     return found is not None
 
 
+def everyone_must_approve(step: ApprovalStep, item: WorkItem) -> bool:
+    """Whether ``item``'s approval leaves ``step`` waiting for the others.
+
+    An ``all`` step asks every person its approver names. Work that fell back
+    to the manager queue because none of them could decide belongs to the
+    queue instead, and the first manager's answer settles it.
+    """
+    if step.mode != "all":
+        return False
+    approver = Approver.model_validate(step.config["approver"])
+    return approver.kind is ApproverKind.QUEUE or item.queue_role is None
+
+
 def targets(
     session: Session,
     approver: Approver,

@@ -306,7 +306,7 @@ def _after_approval(
     settings: Settings,
 ) -> ChainOutcome:
     user_id = item.decided_by_id
-    if step.mode == "all" and items.open_siblings(session, item):
+    if assign.everyone_must_approve(step, item) and items.open_siblings(session, item):
         return ChainOutcome.CONTINUES
     items.close_siblings(session, item, now=now)
     step.status = StepStatus.APPROVED

@@ -198,7 +198,12 @@ def resubmit(
 
     checked = credits.check_request(session, data, user)
     decision = credits.judge(
-        session, data=data, checked=checked, requester=user, now=now
+        session,
+        data=data,
+        checked=checked,
+        requester=user,
+        now=now,
+        exclude_credit_id=credit.id,
     )
     handoffs.finish_open(
         session, credit.id, WorkItemKind.MORE_INFO, user=user, actor=actor, now=now
@@ -234,6 +239,12 @@ def resubmit(
         now=now,
         settings=settings,
     )
+    if credit.status is not CreditStatus.PENDING_APPROVAL:
+        # The case has waited on this credit since it first needed approval;
+        # approved or refused now, it no longer does.
+        cases.after_credit_settled(
+            session, credit.case_id, actor=actor, now=now, settings=settings
+        )
     return credit
 
 

@@ -85,7 +85,10 @@ def judge(
     checked: _Checked,
     requester: User,
     now: datetime,
+    exclude_credit_id: int | None = None,
 ) -> Decision:
+    """The policy's decision; ``exclude_credit_id`` is a credit being judged
+    again, which must not count against its own cap or as its own duplicate."""
     return policy.judge(
         session,
         case=checked.case,
@@ -96,6 +99,7 @@ def judge(
         credit_type=data.type,
         reason=data.reason,
         now=now,
+        exclude_credit_id=exclude_credit_id,
         active=checked.policy,
     )
 
