@@ -19,9 +19,9 @@ from creditdesk.db import create_engine, make_session_factory, transaction
 from creditdesk.policy.service import apply_policy
 from creditdesk.users.models import Role
 from tests.approvals.desk import Desk, open_desk
-from tests.approvals.support import World, policy_text
+from tests.approvals.support import GHOSTS, World, policy_text
 from tests.databases import scratch_database, server_url
-from tests.factories import TEST_ACTOR, now
+from tests.factories import TEST_ACTOR, make_user, now
 from tests.smtp_sink import Sink, mail_settings
 
 
@@ -60,6 +60,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 [p.user.username for p in world.group], world.named.user.username
             )
             with transaction(factory) as session:
+                ghosts = [
+                    make_user(session, role=Role.MANAGER, username=name)
+                    for name in GHOSTS
+                ]
                 apply_policy(session, text=text, actor=TEST_ACTOR, now=now())
+                for ghost in ghosts:
+                    ghost.is_active = False
             yield world
         engine.dispose()

@@ -197,6 +197,12 @@ class Line:
     director: Person
 
 
+# Approvers the policy names who leave before any credit reaches them: a
+# policy may only name active users, so they exist when it is applied and are
+# deactivated straight after.
+GHOSTS = ("nobody-here-x0", "nobody-a-x1", "nobody-b-x2", "nobody-c-x3")
+
+
 def policy_text(group: list[str], named: str) -> str:
     """The shipped policy with one band per kind of chain."""
 
@@ -205,14 +211,14 @@ def policy_text(group: list[str], named: str) -> str:
         return f"    - up_to: {amounts}\n      steps: {steps}\n"
 
     members = "[" + ", ".join(group) + "]"
-    ghosts = "[nobody-a-x1, nobody-b-x2, nobody-c-x3]"
+    ghosts = "[" + ", ".join(GHOSTS[1:]) + "]"
     bands = (
         band(MANAGER, "[manager]")
         + band(GROUP_FIRST, f"[{{approver: {members}}}]")
         + band(GROUP_ALL, f"[{{approver: {members}, mode: all}}]")
         + band(FINANCE_QUEUE, "['queue:finance']")
         + band(NAMED_USER, f"['user:{named}']")
-        + band(MISSING_USER, "['user:nobody-here-x0']")
+        + band(MISSING_USER, f"['user:{GHOSTS[0]}']")
         + band(
             MANAGER_THEN_FINANCE_BACK,
             "[manager, {approver: finance, on_reject: back}]",
