@@ -185,6 +185,9 @@ def test_the_inbox_pages_with_a_cursor(world: World) -> None:
 
     assert seen == expected
     assert pages == 3
+    # A page that holds exactly what is left says there is nothing after it.
+    exact = world.get("/work-items", line.lead, limit=5).json()
+    assert len(exact["items"]) == 5 and exact["next_cursor"] is None
     assert world.get("/work-items", line.lead, cursor="x1").status_code == 400
 
 

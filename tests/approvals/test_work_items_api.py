@@ -186,3 +186,18 @@ def test_an_all_step_is_not_reassigned_to_one_of_its_own_approvers(
     assert response.status_code == 422, response.text
     assert response.json()["field"] == "assignee_id"
     assert world.item_of(credit["id"], first).id == item.id
+
+
+def test_nobody_reassigns_the_approval_of_their_own_credit(world: World) -> None:
+    line = world.line()
+    friend = world.person(Role.MANAGER)
+    # The team lead raises it; a lead may reassign work, but not this work.
+    credit = world.raise_credit(line.lead, "50.00")
+    [item] = world.open_items(credit["id"])
+
+    response = world.post(
+        f"/work-items/{item.id}/reassign", line.lead, {"assignee_id": friend.id}
+    )
+
+    assert (response.status_code, response.json()["rule"]) == (403, "own_credit")
+    assert world.open_items(credit["id"])[0].id == item.id

@@ -176,6 +176,12 @@ def reassign(
     item, credit = load_item(session, user, item_id, for_update=True)
     if not item.is_open:
         raise InvalidState(f"work item {item.id} is already {item.status.value}")
+    if item.step is not None and user.id == credit.requested_by_id:
+        # Choosing one's own approver would undo the duty not to decide it.
+        raise Forbidden(
+            "nobody reassigns the approval of a credit they requested",
+            extra={"rule": "own_credit"},
+        )
     target = _reassign_target(session, item, credit, to_user_id)
 
     items.close(item, WorkItemStatus.REASSIGNED, now=now, by=user, comment=comment)

@@ -14,7 +14,7 @@ from creditdesk.api.deps import (
     ReadSession,
 )
 from creditdesk.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from creditdesk.approvals import actions, delegations, handoffs, service
+from creditdesk.approvals import actions, delegations, guards, handoffs
 from creditdesk.approvals.actions import Assigned, ItemFilters
 from creditdesk.approvals.models import WorkItem, WorkItemKind, WorkItemStatus
 from creditdesk.approvals.schemas import (
@@ -48,7 +48,7 @@ def my_approvals(session: ReadSession, user: CurrentUser) -> JSONResponse:
     """Approval items awaiting the caller's decision (theirs, or open to their
     queue), oldest first, each with its step and credit. Fields hidden from
     the caller's role are left out of the credit."""
-    rows = service.pending_for(session, user)
+    rows = guards.pending_for(session, user)
     view = view_for(session, user)
     items = [approval_item_json(item, credit, view) for item, credit in rows]
     return JSONResponse({"items": items})
@@ -72,11 +72,12 @@ def list_work_items(
     those that reached them through a queue and are still unclaimed."""
     filters = ItemFilters(assigned=assigned, status=_status(status), kind=kind)
     rows = actions.list_items(
-        session, user=user, filters=filters, after_id=_cursor(cursor), limit=limit
+        session, user=user, filters=filters, after_id=_cursor(cursor), limit=limit + 1
     )
+    # One row beyond the page says whether there is another page at all.
+    more = str(rows[limit - 1][0].id) if len(rows) > limit else None
     view = view_for(session, user)
-    page = [approval_item_json(item, credit, view) for item, credit in rows]
-    more = str(rows[-1][0].id) if len(rows) == limit else None
+    page = [approval_item_json(item, credit, view) for item, credit in rows[:limit]]
     return JSONResponse({"items": page, "next_cursor": more})
 
 

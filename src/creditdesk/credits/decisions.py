@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from creditdesk.access import visibility
 from creditdesk.access.duties import require_writer
 from creditdesk.actors import Actor
-from creditdesk.approvals import handoffs
+from creditdesk.approvals import guards, handoffs
 from creditdesk.approvals import service as approvals
 from creditdesk.approvals.models import WorkItem, WorkItemKind
 from creditdesk.approvals.service import ChainOutcome
@@ -35,7 +35,7 @@ def _credit_to_decide(session: Session, credit_id: int, user: User) -> BillingCr
     # Visibility first: an invisible credit is a 404 whoever asks, before any
     # rule about who may decide could tell the caller it exists.
     credit = visibility.load_credit(session, user, credit_id, for_update=True)
-    approvals.require_decider(user)
+    guards.require_decider(user)
     if credit.status != CreditStatus.PENDING_APPROVAL:
         raise InvalidState(
             f"credit {credit.number} is {credit.status.value}, not awaiting approval",
@@ -72,7 +72,7 @@ def decide(
     credit = _credit_to_decide(session, credit_id, user)
     if not approve:
         _require_comment(comment, "a rejection")
-    item = approvals.item_to_decide(
+    item = guards.item_to_decide(
         session, credit, user, item_id=item_id, expected_step=expected_step
     )
 
@@ -163,7 +163,7 @@ def request_info(
     as a draft with the question, and the chain ends as ``returned``."""
     credit = _credit_to_decide(session, credit_id, user)
     question = _require_comment(comment, "a request for information")
-    item = approvals.item_to_decide(session, credit, user, item_id=item_id)
+    item = guards.item_to_decide(session, credit, user, item_id=item_id)
 
     approvals.return_to_agent(
         session, item=item, user=user, comment=question, actor=actor, now=now
@@ -197,11 +197,14 @@ def resubmit(
     data = _edited(credit, edit)
 
     checked = credits.check_request(session, data, user)
+    # Judged as the agent who raised it, whoever resubmits: an edit grantee
+    # with a higher limit must not widen what the requester may approve.
+    requester = session.get_one(User, credit.requested_by_id)
     decision = credits.judge(
         session,
         data=data,
         checked=checked,
-        requester=user,
+        requester=requester,
         now=now,
         exclude_credit_id=credit.id,
     )
