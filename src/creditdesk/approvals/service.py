@@ -148,9 +148,7 @@ def decide(
     settings: Settings,
 ) -> ChainOutcome:
     """Record ``user``'s decision on ``item`` and move the chain on."""
-    step = item.step
-    if step is None or step.status != StepStatus.PENDING or not item.is_open:
-        raise InvalidState("this approval step has already been decided")
+    step = _open_step(item)
 
     status = WorkItemStatus.APPROVED if approve else WorkItemStatus.REJECTED
     item.assignee_id = item.assignee_id or user.id
@@ -177,6 +175,13 @@ def decide(
     _settle(step, StepStatus.REJECTED, user, comment, now)
     _close_request(step.request, RequestStatus.REJECTED, now)
     return ChainOutcome.REJECTED
+
+
+def _open_step(item: WorkItem) -> ApprovalStep:
+    step = item.step
+    if step is None or step.status != StepStatus.PENDING or not item.is_open:
+        raise InvalidState("this approval step has already been decided")
+    return step
 
 
 def _audit_decision(
@@ -279,9 +284,7 @@ def return_to_agent(
 ) -> None:
     """The approver asks for more information: the request ends as
     ``returned`` and the agent will resubmit into a new one."""
-    step = item.step
-    if step is None or step.status != StepStatus.PENDING or not item.is_open:
-        raise InvalidState("this approval step has already been decided")
+    step = _open_step(item)
     items.close(item, WorkItemStatus.DONE, now=now, by=user, comment=comment)
     items.close_siblings(session, item, now=now)
     _settle(step, StepStatus.RETURNED, user, comment, now)
