@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     idempotency_lock_seconds: int = Field(default=60, ge=5)
 
     resolve_case_when_settled: bool = True
+    # How long a subscriber may take to answer one event delivery.
+    events_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     token_ttl_days: int = Field(default=90, ge=1)
     # How long an authenticated token is trusted without a database lookup;
     # revocations and deactivations take effect within this time.

@@ -19,6 +19,7 @@ from creditdesk.billing.models import LedgerEntry, LedgerMemo
 from creditdesk.cases.models import Case
 from creditdesk.credits.models import BillingCredit
 from creditdesk.db import Base
+from creditdesk.events.models import EventDelivery, EventSubscription
 from creditdesk.idempotency.models import IdempotencyRecord
 from creditdesk.outbox.models import OutboxMessage
 from creditdesk.policy.models import PolicyVersion
@@ -37,6 +38,8 @@ __all__ = [
     "Contract",
     "CreditShare",
     "Delegation",
+    "EventDelivery",
+    "EventSubscription",
     "FieldPermission",
     "IdempotencyRecord",
     "LedgerEntry",

@@ -14,6 +14,7 @@ from creditdesk.cases.models import Case, CaseStatus, CaseType
 from creditdesk.config import Settings
 from creditdesk.credits.models import FINAL_STATUSES, BillingCredit, CreditStatus
 from creditdesk.errors import ValidationFailed
+from creditdesk.events import service as events
 from creditdesk.users.models import User
 
 log = structlog.get_logger(__name__)
@@ -139,6 +140,17 @@ def resolve_if_settled(
         now=now,
     )
     log.info("case.resolved", case_id=case.id)
+    events.publish(
+        session,
+        event_type="case.resolved",
+        data={
+            "case_id": case.id,
+            "number": case.number,
+            "account_id": case.account_id,
+            "resolved_at": now.isoformat(),
+        },
+        now=now,
+    )
     return True
 
 

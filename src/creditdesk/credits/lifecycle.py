@@ -18,6 +18,8 @@ from creditdesk.audit import service as audit
 from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.db import is_postgres
 from creditdesk.errors import InvalidState, NotFound
+from creditdesk.events import service as events
+from creditdesk.money import format_amount
 
 log = structlog.get_logger(__name__)
 
@@ -168,6 +170,26 @@ def _record(
         now=now,
     )
     log.info(ACTIONS[target], credit_id=credit.id, actor=actor.name)
+    if ACTIONS[target] in events.EVENT_TYPES:
+        events.publish(
+            session, event_type=ACTIONS[target], data=_event_data(credit), now=now
+        )
+
+
+def _event_data(credit: BillingCredit) -> dict[str, object]:
+    # What a subscriber needs to act on the credit without calling back.
+    return {
+        "credit_id": credit.id,
+        "number": credit.number,
+        "status": credit.status.value,
+        "case_id": credit.case_id,
+        "account_id": credit.account_id,
+        "amount": format_amount(credit.amount_minor, credit.currency),
+        "currency": credit.currency,
+        "type": credit.type,
+        "reason": credit.reason,
+        "external_ref": credit.external_ref,
+    }
 
 
 def start_posting(

@@ -3,6 +3,8 @@ timed jobs a worker runs on every pass."""
 
 from creditdesk.approvals.timers import run_due
 from creditdesk.billing.tasks import PostCredit
+from creditdesk.events.service import TOPIC as EVENT_DELIVER
+from creditdesk.events.tasks import DeliverEvent
 from creditdesk.notifications.service import EMAIL_TOPIC
 from creditdesk.notifications.tasks import SendEmail
 from creditdesk.outbox.handlers import Handler, Periodic
@@ -15,6 +17,7 @@ def default_handlers() -> dict[str, Handler]:
     """Topic -> handler for a worker started without an explicit registry."""
     return {
         CREDIT_POST: PostCredit(),
+        EVENT_DELIVER: DeliverEvent(),
         NOTIFICATION_EMAIL: SendEmail(),
     }
 

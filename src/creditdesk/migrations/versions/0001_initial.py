@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 00:15:39.339376
+Create Date: 2026-12-04 01:03:05.921699
 """
 
 from collections.abc import Sequence
@@ -437,6 +437,30 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "event_subscriptions",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("secret", sa.String(length=128), nullable=False),
+        sa.Column("event_types", sa.JSON(), nullable=False),
+        sa.Column("description", sa.String(length=200), nullable=True),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column(
+            "created_by_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_event_subscriptions_created_by_id_users"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_event_subscriptions")),
+    )
+    op.create_table(
         "idempotency_records",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -663,6 +687,39 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_billing_credits_team_id"), ["team_id"], unique=False
+        )
+
+    op.create_table(
+        "event_deliveries",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "subscription_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column("event_id", sa.String(length=40), nullable=False),
+        sa.Column("event_type", sa.String(length=64), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["event_subscriptions.id"],
+            name=op.f("fk_event_deliveries_subscription_id_event_subscriptions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_event_deliveries")),
+    )
+    with op.batch_alter_table("event_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_event_deliveries_event_id"), ["event_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_event_deliveries_subscription", ["subscription_id", "id"], unique=False
         )
 
     op.create_table(
@@ -1099,6 +1156,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_approval_requests_credit_id"))
 
     op.drop_table("approval_requests")
+    with op.batch_alter_table("event_deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_event_deliveries_subscription")
+        batch_op.drop_index(batch_op.f("ix_event_deliveries_event_id"))
+
+    op.drop_table("event_deliveries")
     with op.batch_alter_table("billing_credits", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_billing_credits_team_id"))
         batch_op.drop_index("ix_billing_credits_status_id")
@@ -1116,6 +1178,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_idempotency_records_expires_at"))
 
     op.drop_table("idempotency_records")
+    op.drop_table("event_subscriptions")
     with op.batch_alter_table("delegations", schema=None) as batch_op:
         batch_op.drop_index("ix_delegations_user_period")
         batch_op.drop_index(batch_op.f("ix_delegations_delegate_id"))
