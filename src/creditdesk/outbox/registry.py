@@ -2,12 +2,13 @@
 timed jobs a worker runs on every pass."""
 
 from creditdesk.approvals.timers import run_due
-from creditdesk.billing.tasks import PostCredit
+from creditdesk.billing.tasks import PostCredit, VoidCredit
 from creditdesk.notifications.service import EMAIL_TOPIC
 from creditdesk.notifications.tasks import SendEmail
 from creditdesk.outbox.handlers import Handler, Periodic
 
 CREDIT_POST = "credit.post"
+CREDIT_VOID = "credit.void"
 NOTIFICATION_EMAIL = EMAIL_TOPIC
 
 
@@ -15,6 +16,7 @@ def default_handlers() -> dict[str, Handler]:
     """Topic -> handler for a worker started without an explicit registry."""
     return {
         CREDIT_POST: PostCredit(),
+        CREDIT_VOID: VoidCredit(),
         NOTIFICATION_EMAIL: SendEmail(),
     }
 
