@@ -28,6 +28,7 @@ from creditdesk.clock import Clock, system_clock
 from creditdesk.config import Settings, get_settings
 from creditdesk.credits import endpoints as credits
 from creditdesk.db import create_engine, make_session_factory
+from creditdesk.outbox import endpoints as outbox
 from creditdesk.outbox.worker import Worker
 
 API_PREFIX = "/api/v1"
@@ -42,6 +43,7 @@ ROUTERS: list[APIRouter] = [
     approvals.router,
     audit.router,
     admin.router,
+    outbox.router,
 ]
 
 
