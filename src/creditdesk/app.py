@@ -29,6 +29,7 @@ from creditdesk.config import Settings, get_settings
 from creditdesk.credits import endpoints as credits
 from creditdesk.db import create_engine, make_session_factory
 from creditdesk.events import endpoints as events
+from creditdesk.outbox import endpoints as outbox
 from creditdesk.outbox.worker import Worker
 
 API_PREFIX = "/api/v1"
@@ -44,6 +45,7 @@ ROUTERS: list[APIRouter] = [
     audit.router,
     admin.router,
     events.router,
+    outbox.router,
 ]
 
 

@@ -15,7 +15,7 @@ from creditdesk.db import transaction
 from creditdesk.outbox import service as outbox
 from creditdesk.outbox.models import OutboxMessage
 from creditdesk.outbox.registry import CREDIT_POST
-from creditdesk.users.models import Role
+from creditdesk.users.models import Role, User
 from tests.factories import make_customer, make_user
 
 
@@ -37,10 +37,16 @@ def make_approved_credit(
     account_currency: str | None = None,
     system: BillingSystem = BillingSystem.LEDGER,
     status: CreditStatus = CreditStatus.APPROVED,
+    requester: User | None = None,
 ) -> Approved:
-    """A credit as approval leaves it: approved, with credit.post queued."""
-    with transaction(factory) as session:
-        agent = make_user(session, role=Role.AGENT)
+    """A credit as approval leaves it: approved, with credit.post queued.
+
+    Requested by ``requester`` on a case of theirs, else by a new agent.
+    """
+    agent = requester
+    if agent is None:
+        with transaction(factory) as session:
+            agent = make_user(session, role=Role.AGENT)
     customer = make_customer(
         factory, owner=agent, currency=account_currency or currency
     )
@@ -52,6 +58,7 @@ def make_approved_credit(
             case_id=customer.case.id,
             account_id=account.id,
             requested_by_id=agent.id,
+            team_id=agent.team_id,
             amount_minor=amount_minor,
             currency=currency,
             type="dispute",
@@ -60,7 +67,7 @@ def make_approved_credit(
             invoice_ref="INV-1001",
             status=status,
             policy_version=1,
-            decision={"outcome": "auto_approve", "rules": []},
+            decision={"outcome": "approved", "rules": [], "policy_version": 1},
             created_at=now,
             updated_at=now,
             decided_at=now,

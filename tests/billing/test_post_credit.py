@@ -227,6 +227,46 @@ def test_a_crash_after_the_vendor_accepted_posts_exactly_once(
     assert support.message(session_factory, approved).attempts == 2
 
 
+class CrashBeforeAnswer:
+    """The worker dies inside the vendor call, every time."""
+
+    def post_credit(self, request: PostingRequest) -> PostingResult:
+        raise SimulatedCrash
+
+    def find_by_idempotency_key(self, key: str) -> PostingResult | None:
+        return None
+
+
+def test_a_posting_whose_leases_all_expired_fails_its_credit(
+    session_factory: sessionmaker[Session], clock: FrozenClock, settings: Settings
+) -> None:
+    approved = support.make_approved_credit(session_factory, now=clock())
+    for n in range(settings.outbox_max_attempts):
+        crashing = _worker(
+            session_factory,
+            clock,
+            settings,
+            lambda *_a, **_k: CrashBeforeAnswer(),
+            name=f"doomed-{n}",
+        )
+        with pytest.raises(SimulatedCrash):
+            crashing.run_once()
+        clock.advance(timedelta(seconds=settings.worker_lease_seconds))
+    assert support.credit(session_factory, approved).status == CreditStatus.POSTING
+
+    assert _worker(session_factory, clock, settings).run_once() == 1
+
+    credit = support.credit(session_factory, approved)
+    assert credit.status == CreditStatus.POSTING_FAILED
+    assert credit.last_error == "leases expired on every attempt"
+    assert support.message(session_factory, approved).status == OutboxStatus.DEAD
+    assert support.memos(session_factory, approved) == []
+    assert _actions(session_factory, approved.credit_id)[-2:] == [
+        "credit.posting_failed",
+        "work_item.assigned",
+    ]
+
+
 class Stalled:
     """Holds a worker inside the vendor call until told to go on."""
 

@@ -241,6 +241,99 @@ def test_a_message_whose_leases_kept_expiring_goes_dead_unrun(
     assert message.last_error == "leases expired on every attempt"
 
 
+class Mourning:
+    """A handler that fails, and records through ``on_dead`` why it died."""
+
+    def __init__(self, *, settle: bool = True, broken: bool = False) -> None:
+        self.settle = settle
+        self.broken = broken
+        self.told: list[tuple[int, str]] = []
+
+    def __call__(self, _context: HandlerContext) -> None:
+        raise PermanentError("refused")
+
+    def on_dead(self, context: HandlerContext, error: str) -> None:
+        self.told.append((context.claim.id, error))
+        if self.broken:
+            raise RuntimeError("the hook itself failed")
+        if self.settle:
+            with transaction(context.session_factory) as session:
+                context.mark_dead(session, f"mourned: {error}")
+
+
+def _expire_every_lease(
+    factory: sessionmaker[Session],
+    clock: FrozenClock,
+    settings: Settings,
+    topic: str,
+) -> None:
+    for n in range(settings.outbox_max_attempts):
+        # A worker claims it and dies holding the lease.
+        service.claim(
+            factory,
+            worker_id=f"crashed-{n}",
+            limit=1,
+            now=clock(),
+            lease_seconds=settings.worker_lease_seconds,
+            topics=[topic],
+        )
+        clock.advance(timedelta(seconds=settings.worker_lease_seconds))
+
+
+def test_a_message_whose_leases_expired_tells_its_handlers_on_dead_hook(
+    session_factory: sessionmaker[Session],
+    clock: FrozenClock,
+    settings: Settings,
+    topic: str,
+) -> None:
+    [message_id] = _enqueue(session_factory, topic, clock())
+    _expire_every_lease(session_factory, clock, settings, topic)
+    handler = Mourning()
+
+    assert _worker(session_factory, clock, settings, {topic: handler}).run_once() == 1
+
+    assert handler.told == [(message_id, "leases expired on every attempt")]
+    [message] = _messages(session_factory, [message_id])
+    assert message.status == OutboxStatus.DEAD
+    assert message.last_error == "mourned: leases expired on every attempt"
+
+
+def test_the_on_dead_hook_hears_of_a_permanent_failure_too(
+    session_factory: sessionmaker[Session],
+    clock: FrozenClock,
+    settings: Settings,
+    topic: str,
+) -> None:
+    [message_id] = _enqueue(session_factory, topic, clock())
+    handler = Mourning()
+
+    _worker(session_factory, clock, settings, {topic: handler}).run_once()
+
+    assert handler.told == [(message_id, "PermanentError: refused")]
+    [message] = _messages(session_factory, [message_id])
+    assert message.last_error == "mourned: PermanentError: refused"
+
+
+@pytest.mark.parametrize("hook", [{"settle": False}, {"broken": True}])
+def test_a_hook_that_does_not_settle_leaves_the_worker_to_dead_letter(
+    session_factory: sessionmaker[Session],
+    clock: FrozenClock,
+    settings: Settings,
+    topic: str,
+    hook: dict,
+) -> None:
+    [message_id] = _enqueue(session_factory, topic, clock())
+    _expire_every_lease(session_factory, clock, settings, topic)
+    handler = Mourning(**hook)
+
+    _worker(session_factory, clock, settings, {topic: handler}).run_once()
+
+    assert len(handler.told) == 1
+    [message] = _messages(session_factory, [message_id])
+    assert message.status == OutboxStatus.DEAD
+    assert message.last_error == "leases expired on every attempt"
+
+
 def test_a_handler_may_settle_its_message_in_its_own_transaction(
     session_factory: sessionmaker[Session],
     clock: FrozenClock,

@@ -36,6 +36,10 @@ class Permission(StrEnum):
     DECIDE_APPROVALS = "approvals.decide"
     VERIFY_AUDIT = "audit.verify"
     ADMINISTER = "admin"
+    # Billing operations: list, retry and cancel outbox messages.
+    OPERATE_OUTBOX = "outbox.operate"
+    # Finance reverses money; administrators administer, they do not void.
+    VOID_CREDITS = "credits.void"
 
 
 _AGENTS = {Role.AGENT, Role.TEAM_LEAD, Role.MANAGER}
@@ -48,6 +52,8 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     ),
     Permission.VERIFY_AUDIT: frozenset({Role.AUDITOR, Role.ADMIN}),
     Permission.ADMINISTER: frozenset({Role.ADMIN}),
+    Permission.OPERATE_OUTBOX: frozenset({Role.FINANCE, Role.ADMIN}),
+    Permission.VOID_CREDITS: frozenset({Role.FINANCE}),
 }
 
 

@@ -1,9 +1,10 @@
 """The interface every billing system implements, and the choice between them.
 
-An adapter posts one credit memo per idempotency key, however often it is
-asked: the worker delivers at least once, so the receiving side must make that
-exactly once. Before posting again after a crash or a long pause, the worker
-asks ``find_by_idempotency_key`` whether an earlier attempt got through.
+An adapter posts one credit memo per idempotency key, and reverses one per
+void key, however often it is asked: the worker delivers at least once, so the
+receiving side must make that exactly once. Before posting again after a crash
+or a long pause, the worker asks ``find_by_idempotency_key`` whether an earlier
+attempt got through.
 """
 
 from dataclasses import dataclass
@@ -42,6 +43,29 @@ class PostingResult:
     raw_status: str
 
 
+@dataclass(frozen=True, slots=True)
+class VoidRequest:
+    """Reverse the memo ``external_ref`` that posting the credit raised."""
+
+    idempotency_key: str
+    credit_id: int
+    credit_number: str
+    account_number: str
+    external_account_id: str | None
+    external_ref: str
+    amount_minor: int
+    currency: str
+    memo_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class VoidResult:
+    """The billing system's answer: the reversed memo and its status there."""
+
+    external_ref: str
+    raw_status: str
+
+
 class BillingTransientError(TransientError):
     """The vendor could not answer now (timeout, 5xx, rate limit): retry later."""
 
@@ -59,4 +83,8 @@ class BillingAdapter(Protocol):
 
     def find_by_idempotency_key(self, key: str) -> PostingResult | None:
         """The memo an earlier request with this key raised, if any."""
+        ...
+
+    def void_credit(self, request: VoidRequest) -> VoidResult:
+        """Reverse the memo, or answer as before if this key already did."""
         ...

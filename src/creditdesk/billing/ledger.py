@@ -18,10 +18,12 @@ from creditdesk.billing.adapters import (
     BillingTransientError,
     PostingRequest,
     PostingResult,
+    VoidRequest,
+    VoidResult,
 )
 from creditdesk.billing.models import LedgerEntry, LedgerMemo, MemoStatus
 from creditdesk.clock import Clock
-from creditdesk.db import read_only, transaction
+from creditdesk.db import is_postgres, read_only, transaction
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +62,30 @@ class LedgerAdapter:
             memo = _memo_by_key(session, key)
             return None if memo is None else _result(memo)
 
+    def void_credit(self, request: VoidRequest) -> VoidResult:
+        """Reverse the memo with one entry of +amount, once.
+
+        A repeated request with the same key, or any request for a memo that
+        is already reversed, answers with the reversal made before.
+        """
+        try:
+            with transaction(self._session_factory) as session:
+                memo = _memo_by_reversal_key(session, request.idempotency_key)
+                if memo is None:
+                    memo = _reverse(session, request, self._clock)
+                result = _void_result(memo)
+        except IntegrityError:
+            # A concurrent request with the same key committed first.
+            with self._session_factory() as session:
+                read_only(session)
+                memo = _memo_by_reversal_key(session, request.idempotency_key)
+                if memo is None:
+                    raise BillingTransientError(
+                        "the ledger refused the reversal; try again"
+                    ) from None
+                return _void_result(memo)
+        return result
+
 
 def account_balance(session: Session, account_id: int) -> int:
     """The account's ledger balance in minor units (credits are negative)."""
@@ -74,6 +100,12 @@ def account_balance(session: Session, account_id: int) -> int:
 def _memo_by_key(session: Session, key: str) -> LedgerMemo | None:
     return session.scalars(
         sa.select(LedgerMemo).where(LedgerMemo.idempotency_key == key)
+    ).one_or_none()
+
+
+def _memo_by_reversal_key(session: Session, key: str) -> LedgerMemo | None:
+    return session.scalars(
+        sa.select(LedgerMemo).where(LedgerMemo.reversal_key == key)
     ).one_or_none()
 
 
@@ -145,3 +177,66 @@ def _result(memo: LedgerMemo) -> PostingResult:
         applied=memo.status == MemoStatus.APPLIED,
         raw_status=memo.status.value,
     )
+
+
+def _reverse(session: Session, request: VoidRequest, clock: Clock) -> LedgerMemo:
+    memo = _memo_to_reverse(session, request)
+    if memo.status == MemoStatus.REVERSED:
+        log.info("ledger.memo_already_reversed", memo=memo.reference)
+        return memo
+
+    now = clock()
+    session.add(
+        LedgerEntry(
+            account_id=memo.account_id,
+            memo_id=memo.id,
+            amount_minor=memo.amount_minor,
+            currency=memo.currency,
+            description=f"{memo.reference} reversed: {request.memo_text}"[
+                :_DESCRIPTION_CHARS
+            ],
+            created_at=now,
+        )
+    )
+    memo.status = MemoStatus.REVERSED
+    memo.reversal_key = request.idempotency_key
+    memo.reversed_at = now
+    session.flush()
+
+    log.info(
+        "ledger.memo_reversed",
+        memo=memo.reference,
+        account_id=memo.account_id,
+        credit_id=request.credit_id,
+        amount_minor=memo.amount_minor,
+        currency=memo.currency,
+    )
+    return memo
+
+
+def _memo_to_reverse(session: Session, request: VoidRequest) -> LedgerMemo:
+    memo_id = _memo_id(request.external_ref)
+    query = sa.select(LedgerMemo).where(LedgerMemo.id == memo_id)
+    if is_postgres(session):
+        # Two voids with different keys must not both see it unreversed.
+        query = query.with_for_update()
+    memo = session.scalars(query).one_or_none()
+    if memo is None or memo.credit_id != request.credit_id:
+        raise BillingRejectedError(
+            f"the ledger has no memo {request.external_ref} for credit "
+            f"{request.credit_number}"
+        )
+    if (memo.amount_minor, memo.currency) != (request.amount_minor, request.currency):
+        raise BillingRejectedError(
+            f"memo {memo.reference} is for another amount than the void asks"
+        )
+    return memo
+
+
+def _memo_id(reference: str) -> int | None:
+    digits = reference.removeprefix("LM-")
+    return int(digits) if digits.isdigit() else None
+
+
+def _void_result(memo: LedgerMemo) -> VoidResult:
+    return VoidResult(external_ref=memo.reference, raw_status=memo.status.value)

@@ -14,7 +14,11 @@ class MemoStatus(StrEnum):
 
 
 class LedgerMemo(Base):
-    """A credit memo in the built-in ledger, keyed by the outbox idempotency key."""
+    """A credit memo in the built-in ledger, keyed by the outbox idempotency key.
+
+    A memo is reversed at most once; ``reversal_key`` is the idempotency key of
+    the void that reversed it.
+    """
 
     __tablename__ = "ledger_memos"
 
@@ -27,6 +31,8 @@ class LedgerMemo(Base):
     status: Mapped[MemoStatus] = mapped_column(str_enum(MemoStatus, "memo_status"))
     created_at: Mapped[datetime] = utcnow_column()
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reversal_key: Mapped[str | None] = mapped_column(sa.String(100), unique=True)
+    reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def reference(self) -> str:
@@ -34,7 +40,8 @@ class LedgerMemo(Base):
 
 
 class LedgerEntry(Base):
-    """A movement on an account's balance; a credit memo applied is negative."""
+    """A movement on an account's balance; a credit memo applied is negative,
+    its reversal positive."""
 
     __tablename__ = "ledger_entries"
 

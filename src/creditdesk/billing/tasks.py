@@ -1,4 +1,5 @@
-"""The ``credit.post`` job: post an approved credit to its billing system once.
+"""The ``credit.post`` job: post an approved credit to its billing system once;
+and the ``credit.void`` job: reverse a voided credit's memo there once.
 
 Three steps, so that no transaction stays open while a vendor answers:
 
@@ -9,7 +10,8 @@ Three steps, so that no transaction stays open while a vendor answers:
 
 If the worker dies between 2 and 3, the lease expires, another worker runs the
 job again and the adapter's idempotency key turns the second post into a
-lookup of the first.
+lookup of the first. Voiding follows the same three steps, keyed by the
+``credit.void`` message's id.
 """
 
 from dataclasses import dataclass
@@ -22,14 +24,20 @@ from creditdesk.accounts.models import Account, BillingSystem
 from creditdesk.actors import Actor, Channel
 from creditdesk.approvals import handoffs
 from creditdesk.approvals.models import WorkItemKind
-from creditdesk.billing.adapters import BillingAdapter, PostingRequest, PostingResult
+from creditdesk.audit import service as audit
+from creditdesk.billing.adapters import (
+    BillingAdapter,
+    PostingRequest,
+    PostingResult,
+    VoidRequest,
+)
 from creditdesk.billing.registry import adapter_for
 from creditdesk.cases.service import resolve_if_settled
 from creditdesk.clock import Clock
 from creditdesk.config import Settings
 from creditdesk.credits import lifecycle
 from creditdesk.credits.models import BillingCredit, CreditStatus
-from creditdesk.db import transaction
+from creditdesk.db import read_only, transaction
 from creditdesk.errors import NotFound
 from creditdesk.outbox.errors import PermanentError, describe
 from creditdesk.outbox.handlers import HandlerContext
@@ -90,6 +98,13 @@ class PostCredit:
             return
 
         _finish(context, credit_id, actor, posting, result)
+
+    def on_dead(self, context: HandlerContext, error: str) -> None:
+        """The worker dead-letters the message without running it (its leases
+        kept expiring): the credit fails its posting as if the job gave up."""
+        credit_id = _credit_id(context.claim.payload)
+        actor = Actor.system(Channel.WORKER, name=context.worker_id)
+        _give_up(context, credit_id, actor, error)
 
     def _post(self, context: HandlerContext, posting: _Posting) -> PostingResult:
         adapter = self._adapter_factory(
@@ -221,4 +236,83 @@ def _request(credit: BillingCredit, account: Account, key: str) -> PostingReques
         credit_type=credit.type,
         invoice_ref=credit.invoice_ref,
         memo_text=memo_text,
+    )
+
+
+class VoidCredit:
+    """The ``credit.void`` handler; payload ``{"credit_id": int}``.
+
+    The credit is already ``voided``: this reverses its memo at the billing
+    system and records the reversal's reference in the audit trail.
+    """
+
+    def __init__(self, adapter_factory: AdapterFactory = adapter_for) -> None:
+        self._adapter_factory = adapter_factory
+
+    def __call__(self, context: HandlerContext) -> None:
+        credit_id = _credit_id(context.claim.payload)
+        actor = Actor.system(Channel.WORKER, name=context.worker_id)
+
+        with context.session_factory() as session:
+            read_only(session)
+            credit = session.get(BillingCredit, credit_id)
+            if credit is None:
+                raise PermanentError(f"credit {credit_id} does not exist")
+            posted_as = credit.external_ref
+            if credit.status != CreditStatus.VOIDED or posted_as is None:
+                # Nothing was posted, so nothing is reversed.
+                log.info(
+                    "billing.void_skipped",
+                    credit_id=credit_id,
+                    status=credit.status.value,
+                )
+                return
+            account = session.get_one(Account, credit.account_id)
+            key = idempotency_key(context.claim.id)
+            request = _void_request(credit, account, posted_as, key)
+            system = account.billing_system
+
+        adapter = self._adapter_factory(
+            system,
+            session_factory=context.session_factory,
+            settings=context.settings,
+            clock=context.clock,
+        )
+        result = adapter.void_credit(request)
+
+        with transaction(context.session_factory) as session:
+            context.mark_delivered(session)
+            audit.record(
+                session,
+                actor=actor,
+                action="credit.reversed",
+                entity_type="credit",
+                entity_id=credit_id,
+                changes={
+                    "reversed_ref": (None, result.external_ref),
+                    "billing_status": (None, result.raw_status),
+                },
+                now=context.now(),
+            )
+        log.info(
+            "billing.credit_reversed",
+            credit_id=credit_id,
+            system=system.value,
+            external_ref=result.external_ref,
+        )
+
+
+def _void_request(
+    credit: BillingCredit, account: Account, external_ref: str, key: str
+) -> VoidRequest:
+    return VoidRequest(
+        idempotency_key=key,
+        credit_id=credit.id,
+        credit_number=credit.number,
+        account_number=account.number,
+        external_account_id=account.external_account_id,
+        external_ref=external_ref,
+        amount_minor=credit.amount_minor,
+        currency=credit.currency,
+        memo_text=f"Credit {credit.number} voided",
     )

@@ -15,7 +15,7 @@ from creditdesk.api.deps import (
 )
 from creditdesk.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from creditdesk.auth.scopes import APPROVE, READ, needs
-from creditdesk.credits import decisions, service
+from creditdesk.credits import decisions, service, voids
 from creditdesk.credits.models import BillingCredit, CreditStatus, parse_number
 from creditdesk.credits.queries import (
     CreditFilters,
@@ -31,6 +31,7 @@ from creditdesk.credits.schemas import (
     DecisionIn,
     DecisionOut,
     RecallIn,
+    VoidIn,
     credit_json,
     history_json,
 )
@@ -323,6 +324,33 @@ def recall_credit(
         now=now,
         settings=settings,
         comment=(body or RecallIn()).comment,
+    )
+    return _credit_response(session, user, credit)
+
+
+@router.post("/credits/{credit_ref}/void", response_model=CreditOut)
+def void_credit(
+    credit_ref: str,
+    body: VoidIn,
+    session: DbSession,
+    user: CurrentUser,
+    actor: CurrentActor,
+    now: Now,
+    settings: AppSettings,
+) -> JSONResponse:
+    """Void a `posted` or `applied` credit and queue its reversal at the
+    billing system, or void a `posting_failed` one (its undelivered posting is
+    cancelled). Finance only: 403 for other roles, and for the agent who
+    requested it (rule `own_credit`); 404 unless the caller may see the
+    credit; 409 with `credit_status` in any other state."""
+    credit = voids.void_credit(
+        session,
+        credit_id=credit_id_of(credit_ref),
+        user=user,
+        justification=body.justification,
+        actor=actor,
+        now=now,
+        settings=settings,
     )
     return _credit_response(session, user, credit)
 

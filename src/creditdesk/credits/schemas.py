@@ -31,6 +31,22 @@ JUSTIFICATION_MIN = 20
 JUSTIFICATION_MAX = 4000
 
 
+def check_justification(value: str) -> str:
+    """A justification has 20 to 4000 characters, not counting outer spaces
+    towards the minimum."""
+    length = len(value.strip())
+    if length < JUSTIFICATION_MIN:
+        raise ValueError(
+            f"justification needs at least {JUSTIFICATION_MIN} characters "
+            f"(has {length})"
+        )
+    if len(value) > JUSTIFICATION_MAX:
+        raise ValueError(
+            f"justification may have at most {JUSTIFICATION_MAX} characters"
+        )
+    return value
+
+
 class CreditIn(BaseModel):
     """A credit request. ``amount`` is a decimal string in ``currency``."""
 
@@ -73,17 +89,7 @@ class CreditIn(BaseModel):
     @field_validator("justification")
     @classmethod
     def _justification(cls, value: str) -> str:
-        length = len(value.strip())
-        if length < JUSTIFICATION_MIN:
-            raise ValueError(
-                f"justification needs at least {JUSTIFICATION_MIN} characters "
-                f"(has {length})"
-            )
-        if len(value) > JUSTIFICATION_MAX:
-            raise ValueError(
-                f"justification may have at most {JUSTIFICATION_MAX} characters"
-            )
-        return value
+        return check_justification(value)
 
     @model_validator(mode="after")
     def _amount(self) -> "CreditIn":
@@ -137,6 +143,19 @@ class RecallIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     comment: FreeText | None = Field(default=None, max_length=4000)
+
+
+class VoidIn(BaseModel):
+    """Why finance voids the credit; kept with the change in the audit trail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    justification: FreeText
+
+    @field_validator("justification")
+    @classmethod
+    def _justification(cls, value: str) -> str:
+        return check_justification(value)
 
 
 class RuleOut(BaseModel):

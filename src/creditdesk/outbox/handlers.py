@@ -64,5 +64,13 @@ class HandlerContext:
 
 Handler = Callable[[HandlerContext], None]
 
+# A handler may also have ``on_dead(context, error)``: the worker calls it
+# instead of dead-lettering the message itself whenever the message goes dead
+# outside the handler (its leases expired on every attempt, or the handler
+# raised on its last attempt). The hook settles the message with
+# ``context.mark_dead`` in the transaction that records the failure; if it
+# raises or leaves the message unsettled, the worker dead-letters it alone.
+DeadLetterHook = Callable[[HandlerContext, str], None]
+
 # A timed job: given the database, the time and the settings, do what is due.
 Periodic = Callable[..., object]

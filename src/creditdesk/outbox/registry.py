@@ -2,7 +2,7 @@
 timed jobs a worker runs on every pass."""
 
 from creditdesk.approvals.timers import run_due
-from creditdesk.billing.tasks import PostCredit
+from creditdesk.billing.tasks import PostCredit, VoidCredit
 from creditdesk.events.service import TOPIC as EVENT_DELIVER
 from creditdesk.events.tasks import DeliverEvent
 from creditdesk.notifications.service import EMAIL_TOPIC
@@ -10,6 +10,7 @@ from creditdesk.notifications.tasks import SendEmail
 from creditdesk.outbox.handlers import Handler, Periodic
 
 CREDIT_POST = "credit.post"
+CREDIT_VOID = "credit.void"
 NOTIFICATION_EMAIL = EMAIL_TOPIC
 
 
@@ -18,6 +19,7 @@ def default_handlers() -> dict[str, Handler]:
     return {
         CREDIT_POST: PostCredit(),
         EVENT_DELIVER: DeliverEvent(),
+        CREDIT_VOID: VoidCredit(),
         NOTIFICATION_EMAIL: SendEmail(),
     }
 

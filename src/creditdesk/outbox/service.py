@@ -346,10 +346,20 @@ def get_message(session: Session, message_id: int) -> OutboxMessage:
 
 
 def list_messages(
-    session: Session, *, status: OutboxStatus | None = None, limit: int = 100
+    session: Session,
+    *,
+    status: OutboxStatus | None = None,
+    topic: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
 ) -> list[OutboxMessage]:
-    """The newest messages first, optionally only those in one status."""
+    """The newest messages first, optionally only those in one status or of
+    one topic, and below ``before_id`` for the next page."""
     query = sa.select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
     if status is not None:
         query = query.where(OutboxMessage.status == status)
+    if topic is not None:
+        query = query.where(OutboxMessage.topic == topic)
+    if before_id is not None:
+        query = query.where(OutboxMessage.id < before_id)
     return list(session.scalars(query))

@@ -24,7 +24,12 @@ from creditdesk.outbox.errors import (
     TransientError,
     describe,
 )
-from creditdesk.outbox.handlers import Handler, HandlerContext, Periodic
+from creditdesk.outbox.handlers import (
+    DeadLetterHook,
+    Handler,
+    HandlerContext,
+    Periodic,
+)
 from creditdesk.outbox.registry import default_handlers, default_periodic
 from creditdesk.outbox.service import Claim
 
@@ -153,29 +158,27 @@ class Worker:
             claim=claim,
             worker_id=self.worker_id,
         )
+        handler = self._handlers[claim.topic]
         if claim.attempts > self._settings.outbox_max_attempts:
             # Only a worker that died holding the lease gets here; running the
             # message again might kill the next one too.
-            # TODO(outbox): the handler is not told, so a credit.post message
-            # dead-lettered here leaves its credit in posting until someone
-            # retries it; a per-topic on-dead hook would let it record the failure.
-            self._fail(context, "leases expired on every attempt", retry=False)
+            self._fail(context, handler, "leases expired on every attempt", retry=False)
             return
 
         # TODO(outbox): a handler that outlives worker_lease_seconds may run on
         # two workers at once (idempotency keys and LeaseLost keep that safe, but
         # it costs a vendor call); a heartbeat extending the lease would fix it.
-        handler = self._handlers[claim.topic]
         try:
             handler(context)
         except LeaseLost:
             raise
         except PermanentError as exc:
-            self._fail(context, describe(exc), retry=False)
+            self._fail(context, handler, describe(exc), retry=False)
             return
         except TransientError as exc:
             self._fail(
                 context,
+                handler,
                 describe(exc),
                 retry=True,
                 retry_after_seconds=exc.retry_after_seconds,
@@ -185,7 +188,7 @@ class Worker:
             log.exception(
                 "outbox.handler_crashed", message_id=claim.id, topic=claim.topic
             )
-            self._fail(context, describe(exc), retry=True)
+            self._fail(context, handler, describe(exc), retry=True)
             return
 
         if context.outcome is None:
@@ -195,11 +198,16 @@ class Worker:
     def _fail(
         self,
         context: HandlerContext,
+        handler: Handler,
         error: str,
         *,
         retry: bool,
         retry_after_seconds: float | None = None,
     ) -> None:
+        if (not retry or context.is_last_attempt) and _told_dead(
+            handler, context, error
+        ):
+            return
         with transaction(self._session_factory) as session:
             service.mark_failed(
                 session,
@@ -216,3 +224,24 @@ class Worker:
         for claim in claims:
             with transaction(self._session_factory) as session:
                 service.release(session, claim.id, worker_id=self.worker_id)
+
+
+def _told_dead(handler: Handler, context: HandlerContext, error: str) -> bool:
+    """Let the handler's ``on_dead`` hook dead-letter the message together with
+    its own record of the failure; False if it has none, or it did not settle."""
+    hook: DeadLetterHook | None = getattr(handler, "on_dead", None)
+    if hook is None:
+        return False
+    try:
+        hook(context, error)
+    except LeaseLost:
+        raise
+    except Exception:
+        # The message must still go dead; the hook's changes rolled back.
+        log.exception(
+            "outbox.on_dead_failed",
+            message_id=context.claim.id,
+            topic=context.claim.topic,
+        )
+        return False
+    return context.outcome is not None

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 01:03:05.921699
+Create Date: 2026-12-04 01:05:31.111081
 """
 
 from collections.abc import Sequence
@@ -865,6 +865,8 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reversal_key", sa.String(length=100), nullable=True),
+        sa.Column("reversed_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],
@@ -879,6 +881,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "idempotency_key", name=op.f("uq_ledger_memos_idempotency_key")
         ),
+        sa.UniqueConstraint("reversal_key", name=op.f("uq_ledger_memos_reversal_key")),
     )
     with op.batch_alter_table("ledger_memos", schema=None) as batch_op:
         batch_op.create_index(
