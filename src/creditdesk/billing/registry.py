@@ -7,6 +7,8 @@ from creditdesk.billing.adapters import BillingAdapter
 from creditdesk.billing.ledger import LedgerAdapter
 from creditdesk.clock import Clock
 from creditdesk.config import Settings
+from creditdesk.integrations.salesforce.adapter import SalesforceAdapter
+from creditdesk.integrations.salesforce.settings import SalesforceSettings
 from creditdesk.outbox.errors import PermanentError
 
 
@@ -24,4 +26,8 @@ def adapter_for(
     """
     if system == BillingSystem.LEDGER:
         return LedgerAdapter(session_factory, clock=clock)
+    if system == BillingSystem.SALESFORCE:
+        salesforce = SalesforceSettings()
+        if salesforce.is_configured:
+            return SalesforceAdapter.from_settings(salesforce, clock=clock)
     raise PermanentError(f"billing system {system.value!r} is not configured")
