@@ -9,6 +9,8 @@ from creditdesk.clock import Clock
 from creditdesk.config import Settings
 from creditdesk.integrations.salesforce.adapter import SalesforceAdapter
 from creditdesk.integrations.salesforce.settings import SalesforceSettings
+from creditdesk.integrations.webhook.adapter import WebhookAdapter
+from creditdesk.integrations.webhook.settings import WebhookSettings
 from creditdesk.outbox.errors import PermanentError
 
 
@@ -30,4 +32,8 @@ def adapter_for(
         salesforce = SalesforceSettings()
         if salesforce.is_configured:
             return SalesforceAdapter.from_settings(salesforce, clock=clock)
+    if system == BillingSystem.WEBHOOK:
+        webhook = WebhookSettings()
+        if webhook.is_configured:
+            return WebhookAdapter.from_settings(webhook, clock=clock)
     raise PermanentError(f"billing system {system.value!r} is not configured")
