@@ -44,6 +44,11 @@ TRANSIENT_CODES = frozenset(
 )
 
 
+# TODO(salesforce-jwt): the JWT bearer flow (grant_type
+# urn:ietf:params:oauth:grant-type:jwt-bearer with an RS256 assertion signed by
+# the connected app's key) needs an RSA/JWT library, and none is installed;
+# with one (PyJWT and cryptography), add a token source that posts the
+# assertion to OAUTH_PATH and moves to instance_url as this one does.
 class SalesforceLogin(ClientCredentials):
     """Client credentials whose answer also moves the client to its instance."""
 

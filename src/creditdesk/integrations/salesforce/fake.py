@@ -36,6 +36,7 @@ from creditdesk.integrations.salesforce.fake_org import (
     Org,
     SalesforceError,
 )
+from creditdesk.integrations.salesforce.settings import SalesforceSettings
 
 _VERSION = re.compile(r"v[0-9]+\.[0-9]")
 _L = soql.LITERAL
@@ -54,8 +55,12 @@ _ALLOCATED = re.compile(
 
 
 def create_app(org: Org | None = None) -> ASGIApp:
-    """The fake org as an ASGI app; without ``org``, an open-world demo org."""
-    org = org or Org(open_world=True)
+    """The fake org as an ASGI app.
+
+    Without ``org`` (the demo) it is an open-world org that accepts the
+    client id and secret in ``CREDITDESK_SALESFORCE_*`` when they are set.
+    """
+    org = org or _demo_org()
     app = FastAPI(title="Fake Salesforce")
 
     @app.middleware("http")
@@ -104,6 +109,15 @@ def create_app(org: Org | None = None) -> ASGIApp:
         return Response(status_code=204)
 
     return FaultInjector(app, org.faults)
+
+
+def _demo_org() -> Org:
+    settings = SalesforceSettings()
+    org = Org(open_world=True, key_field=settings.key_field)
+    if settings.client_id and settings.client_secret:
+        org.client_id = settings.client_id
+        org.client_secret = settings.client_secret.get_secret_value()
+    return org
 
 
 def _token(org: Org, request: Request, text: str) -> Response:

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 
 from creditdesk.clock import Clock, system_clock
 from creditdesk.integrations.fakes.server import FaultInjector, Faults
+from creditdesk.integrations.webhook.settings import WebhookSettings
 from creditdesk.integrations.webhook.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -47,8 +48,17 @@ class Receiver:
 
 
 def create_app(receiver: Receiver | None = None) -> ASGIApp:
-    """The fake receiver as an ASGI app, with faults."""
-    receiver = receiver or Receiver()
+    """The fake receiver as an ASGI app, with faults.
+
+    Without ``receiver`` (the demo) it checks signatures with
+    ``CREDITDESK_WEBHOOK_SECRET`` when that is set, so the demo's worker and
+    this fake agree.
+    """
+    if receiver is None:
+        configured = WebhookSettings().secret
+        receiver = (
+            Receiver(secret=configured.get_secret_value()) if configured else Receiver()
+        )
     app = FastAPI(title="Fake webhook receiver")
 
     @app.post(PATH)
@@ -72,7 +82,11 @@ def create_app(receiver: Receiver | None = None) -> ASGIApp:
                 status, body = receiver.answers[key]
                 headers = {"Idempotent-Replayed": "true"}
                 return JSONResponse(body, status, headers=headers)
-            status, body = _handle(receiver, json.loads(raw))
+            try:
+                credit = json.loads(raw)
+            except ValueError:
+                return JSONResponse({"error": "the body is not JSON"}, 400)
+            status, body = _handle(receiver, credit)
             receiver.answers[key] = (status, body)
         return JSONResponse(body, status)
 
