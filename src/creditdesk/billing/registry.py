@@ -7,6 +7,10 @@ from creditdesk.billing.adapters import BillingAdapter
 from creditdesk.billing.ledger import LedgerAdapter
 from creditdesk.clock import Clock
 from creditdesk.config import Settings
+from creditdesk.integrations.salesforce.adapter import SalesforceAdapter
+from creditdesk.integrations.salesforce.settings import SalesforceSettings
+from creditdesk.integrations.webhook.adapter import WebhookAdapter
+from creditdesk.integrations.webhook.settings import WebhookSettings
 from creditdesk.outbox.errors import PermanentError
 
 
@@ -24,4 +28,12 @@ def adapter_for(
     """
     if system == BillingSystem.LEDGER:
         return LedgerAdapter(session_factory, clock=clock)
+    if system == BillingSystem.SALESFORCE:
+        salesforce = SalesforceSettings()
+        if salesforce.is_configured:
+            return SalesforceAdapter.from_settings(salesforce, clock=clock)
+    if system == BillingSystem.WEBHOOK:
+        webhook = WebhookSettings()
+        if webhook.is_configured:
+            return WebhookAdapter.from_settings(webhook, clock=clock)
     raise PermanentError(f"billing system {system.value!r} is not configured")

@@ -91,6 +91,7 @@ class VendorClient:
         expect: Collection[int] = (200, 201),
         retry_safe: bool,
         json: Any = None,
+        content: bytes | None = None,
         data: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
@@ -100,7 +101,8 @@ class VendorClient:
 
         ``retry_safe`` says whether sending it again cannot do the work twice
         (a read, or a write carrying an idempotency key); only then is a
-        transient failure retried here.
+        transient failure retried here. ``content`` sends a body exactly as
+        given, for a signed body or JSON that ``json=`` cannot encode.
         """
         refreshed = False
         attempt = 0
@@ -109,7 +111,13 @@ class VendorClient:
             sent = self._headers(headers, authenticated)
             try:
                 response = self.http.request(
-                    method, path, json=json, data=data, params=params, headers=sent
+                    method,
+                    path,
+                    json=json,
+                    content=content,
+                    data=data,
+                    params=params,
+                    headers=sent,
                 )
             except httpx.TransportError as exc:
                 failure = BillingTransientError(

@@ -1,0 +1,1 @@
+"""Salesforce Billing: credit notes through the Salesforce REST API."""

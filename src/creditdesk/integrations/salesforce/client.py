@@ -1,0 +1,221 @@
+"""The Salesforce REST calls creditdesk makes, on the shared vendor call path.
+
+Signing in uses the OAuth 2.0 client credentials flow against the org's My
+Domain (``POST /services/oauth2/token``). Its answer names the instance that
+serves the org (``instance_url``); every later call goes there. Salesforce
+gives no lifetime with the token: a session lives while it is used, so the
+token is kept until a call answers 401 ``INVALID_SESSION_ID`` and then fetched
+again once (``VendorClient`` does that for any 401).
+
+Errors come as a list of ``{"message", "errorCode", "fields"}``. A 403 is
+usually a refusal, but ``REQUEST_LIMIT_EXCEEDED`` (the org's API limits) only
+means later, so 403s are read here rather than by the shared call path.
+"""
+
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+import httpx
+
+from creditdesk.billing.adapters import BillingRejectedError, BillingTransientError
+from creditdesk.integrations.auth import ClientCredentials
+from creditdesk.integrations.http import (
+    RetryPolicy,
+    VendorClient,
+    field_of,
+    json_body,
+    snippet,
+)
+from creditdesk.integrations.payloads import json_bytes
+from creditdesk.integrations.salesforce.settings import SalesforceSettings
+
+VENDOR = "salesforce"
+OAUTH_PATH = "/services/oauth2/token"
+
+# How long a token is trusted without being refused. Salesforce ends a session
+# after a period without use, so the real lifetime is unknown; a refusal (401)
+# is what renews it, and this only bounds how old a token can get.
+_SESSION_SECONDS = 12 * 3600.0
+
+# Error codes that mean "not now" rather than "no".
+TRANSIENT_CODES = frozenset(
+    {"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"}
+)
+
+
+# TODO(salesforce-jwt): the JWT bearer flow (grant_type
+# urn:ietf:params:oauth:grant-type:jwt-bearer with an RS256 assertion signed by
+# the connected app's key) needs an RSA/JWT library, and none is installed;
+# with one (PyJWT and cryptography), add a token source that posts the
+# assertion to OAUTH_PATH and moves to instance_url as this one does.
+class SalesforceLogin(ClientCredentials):
+    """Client credentials whose answer also moves the client to its instance."""
+
+    def _fetch(self, client: VendorClient) -> tuple[str, float]:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret.get_secret_value(),
+            **self.extra,
+        }
+        response = client.request(
+            "POST", self.token_path, data=form, retry_safe=True, authenticated=False
+        )
+        body = json_body(response, client.vendor)
+        token = str(field_of(body, "access_token", vendor=client.vendor))
+        _move_to(client, str(field_of(body, "instance_url", vendor=client.vendor)))
+        return token, _SESSION_SECONDS
+
+
+def _move_to(client: VendorClient, instance_url: str) -> None:
+    url = httpx.URL(instance_url)
+    if url.scheme not in {"http", "https"} or not url.host:
+        raise BillingTransientError(
+            f"{VENDOR}: malformed instance_url {instance_url!r}"
+        )
+    client.base_url = instance_url
+    client.http.base_url = url
+
+
+class SalesforceClient:
+    """Queries, composite requests and updates against one org."""
+
+    def __init__(self, http: VendorClient, *, api_version: str) -> None:
+        self.http = http
+        self.data_path = f"/services/data/{api_version}"
+
+    @classmethod
+    def connect(
+        cls,
+        settings: SalesforceSettings,
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> "SalesforceClient":
+        """A client that signs in on its first call; settings must be complete."""
+        if not (settings.login_url and settings.client_id and settings.client_secret):
+            raise ValueError("Salesforce settings are incomplete")
+        login_url = settings.login_url.rstrip("/")
+        auth = SalesforceLogin(
+            login_url + OAUTH_PATH, settings.client_id, settings.client_secret
+        )
+        http = VendorClient(
+            vendor=VENDOR,
+            base_url=login_url,
+            timeout_seconds=settings.timeout_seconds,
+            retry=retry or RetryPolicy(),
+            auth=auth,
+            sleep=sleep,
+        )
+        return cls(http, api_version=settings.api_version)
+
+    def sobject_path(self, sobject: str, record_id: str | None = None) -> str:
+        path = f"{self.data_path}/sobjects/{sobject}"
+        return path if record_id is None else f"{path}/{record_id}"
+
+    def query(self, soql: str) -> list[dict[str, Any]]:
+        """The records a SOQL query selects (one page is all creditdesk asks)."""
+        response = self._send(
+            "GET", f"{self.data_path}/query", params={"q": soql}, retry_safe=True
+        )
+        records = field_of(json_body(response, VENDOR), "records", vendor=VENDOR)
+        if not isinstance(records, list) or not all(
+            isinstance(r, dict) for r in records
+        ):
+            raise BillingTransientError(f"{VENDOR}: malformed query answer")
+        return records
+
+    def composite(self, subrequests: list[dict[str, Any]]) -> dict[str, Any]:
+        """Run sub-requests in one all-or-nothing transaction.
+
+        Not retried here: an answer lost on the way may hide a commit, which
+        only a lookup can tell. Returns each sub-response by its referenceId.
+        """
+        body = {"allOrNone": True, "compositeRequest": subrequests}
+        response = self._send(
+            "POST",
+            f"{self.data_path}/composite",
+            content=json_bytes(body),
+            headers={"Content-Type": "application/json"},
+            retry_safe=False,
+        )
+        parts = field_of(
+            json_body(response, VENDOR), "compositeResponse", vendor=VENDOR
+        )
+        if not isinstance(parts, list):
+            raise BillingTransientError(f"{VENDOR}: malformed composite answer")
+        return {
+            str(part.get("referenceId")): part
+            for part in parts
+            if isinstance(part, dict)
+        }
+
+    def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+        """Set fields on one record; setting them twice changes nothing."""
+        self._send(
+            "PATCH",
+            self.sobject_path(sobject, record_id),
+            json=fields,
+            expect=(204,),
+            retry_safe=True,
+        )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry_safe: bool,
+        expect: Collection[int] = (200, 201),
+        json: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        response = self.http.request(
+            method,
+            path,
+            expect=(*expect, 403),
+            retry_safe=retry_safe,
+            json=json,
+            content=content,
+            params=params,
+            headers=headers,
+        )
+        if response.status_code == 403:
+            raise _forbidden(method, path, response)
+        return response
+
+
+def error_list(body: Any) -> list[dict[str, Any]]:
+    """Salesforce's ``[{"message", "errorCode", ...}]``, or nothing."""
+    if not isinstance(body, list):
+        return []
+    return [error for error in body if isinstance(error, dict)]
+
+
+def describe_errors(errors: list[dict[str, Any]]) -> str:
+    """``CODE: message (fields)`` for each error, joined for a human."""
+    described = []
+    for error in errors:
+        text = f"{error.get('errorCode', 'ERROR')}: {error.get('message', '')}"
+        fields = error.get("fields")
+        if isinstance(fields, list) and fields:
+            text += f" ({', '.join(str(f) for f in fields)})"
+        described.append(text)
+    return "; ".join(described)
+
+
+def _forbidden(
+    method: str, path: str, response: httpx.Response
+) -> BillingTransientError | BillingRejectedError:
+    try:
+        errors = error_list(response.json())
+    except ValueError:
+        errors = []
+    text = f"{VENDOR}: 403 on {method} {path}: "
+    text += describe_errors(errors) if errors else snippet(response)
+    if any(error.get("errorCode") in TRANSIENT_CODES for error in errors):
+        return BillingTransientError(text)
+    return BillingRejectedError(text)

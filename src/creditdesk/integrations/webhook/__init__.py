@@ -1,0 +1,1 @@
+"""A generic billing receiver: signed JSON posted to a configured URL."""
