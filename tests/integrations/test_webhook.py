@@ -23,10 +23,10 @@ from creditdesk.config import Settings
 from creditdesk.credits.models import CreditStatus
 from creditdesk.integrations.fakes.server import Fault, free_port, serve
 from creditdesk.integrations.http import RetryPolicy
+from creditdesk.integrations.signing import sign, verify_signature
 from creditdesk.integrations.webhook import fake
 from creditdesk.integrations.webhook.adapter import WebhookAdapter
 from creditdesk.integrations.webhook.fake import Receiver
-from creditdesk.integrations.webhook.signing import sign, verify_signature
 from creditdesk.outbox.errors import PermanentError
 from creditdesk.outbox.models import OutboxStatus
 from creditdesk.outbox.registry import CREDIT_POST

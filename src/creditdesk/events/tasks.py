@@ -14,8 +14,8 @@ import httpx
 import structlog
 
 from creditdesk.db import read_only, transaction
-from creditdesk.events import signing
 from creditdesk.events.models import EventDelivery, EventSubscription
+from creditdesk.integrations import signing
 from creditdesk.integrations.http import retry_after_seconds, snippet
 from creditdesk.outbox.errors import PermanentError, TransientError
 from creditdesk.outbox.handlers import HandlerContext
@@ -40,14 +40,14 @@ class DeliverEvent:
 
         url, secret = subscription
         body = _body(payload)
-        timestamp = int(context.now().timestamp())
+        timestamp = str(int(context.now().timestamp()))
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "creditdesk-events",
             "X-Creditdesk-Event": str(payload["event_type"]),
             "X-Creditdesk-Event-Id": str(payload["event_id"]),
-            "X-Creditdesk-Timestamp": str(timestamp),
-            "X-Creditdesk-Signature": signing.sign(secret, timestamp, body),
+            signing.TIMESTAMP_HEADER: timestamp,
+            signing.SIGNATURE_HEADER: signing.sign(secret, timestamp, body),
         }
         self._send(context, payload, url, body, headers)
 

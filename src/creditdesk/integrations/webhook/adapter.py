@@ -39,12 +39,12 @@ from creditdesk.integrations.http import (
     snippet,
 )
 from creditdesk.integrations.payloads import json_bytes
-from creditdesk.integrations.webhook.settings import WebhookSettings
-from creditdesk.integrations.webhook.signing import (
+from creditdesk.integrations.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     sign,
 )
+from creditdesk.integrations.webhook.settings import WebhookSettings
 from creditdesk.money import format_amount
 
 log = structlog.get_logger(__name__)

@@ -18,12 +18,12 @@ from starlette.types import ASGIApp
 
 from creditdesk.clock import Clock, system_clock
 from creditdesk.integrations.fakes.server import FaultInjector, Faults
-from creditdesk.integrations.webhook.settings import WebhookSettings
-from creditdesk.integrations.webhook.signing import (
+from creditdesk.integrations.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     verify_signature,
 )
+from creditdesk.integrations.webhook.settings import WebhookSettings
 
 PATH = "/credits"
 

@@ -1,4 +1,5 @@
-"""Signing webhook bodies, and checking a signature on the receiving side.
+"""Signing what creditdesk POSTs out (webhook postings, domain events), and
+checking a signature on the receiving side.
 
 The signature is HMAC-SHA256, keyed by the shared secret, over the timestamp,
 a full stop and the raw body exactly as sent (``f"{timestamp}.{body}"``), in
