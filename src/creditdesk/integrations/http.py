@@ -8,11 +8,13 @@ expired token, and every answer sorted into a result, a retryable failure
 (``BillingRejectedError``, which goes to billing operations).
 """
 
+import json as jsonlib
 import random
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
@@ -107,9 +109,18 @@ class VendorClient:
         while True:
             attempt += 1
             sent = self._headers(headers, authenticated)
+            content = None
+            if json is not None:
+                content = dumps_json(json)
+                sent["Content-Type"] = "application/json"
             try:
                 response = self.http.request(
-                    method, path, json=json, data=data, params=params, headers=sent
+                    method,
+                    path,
+                    content=content,
+                    data=data,
+                    params=params,
+                    headers=sent,
                 )
             except httpx.TransportError as exc:
                 failure = BillingTransientError(
@@ -201,10 +212,35 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
+def dumps_json(value: Any) -> bytes:
+    """JSON with ``Decimal`` written as a plain JSON number, never via float.
+
+    Vendors take amounts as JSON numbers; the standard encoder would only
+    write a Decimal by turning it into a float first.
+    """
+    return _encode(value).encode()
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        return format(value, "f")
+    if isinstance(value, Mapping):
+        pairs = (f"{jsonlib.dumps(str(k))}:{_encode(v)}" for k, v in value.items())
+        return "{" + ",".join(pairs) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_encode(item) for item in value) + "]"
+    return jsonlib.dumps(value, allow_nan=False)
+
+
 def json_body(response: httpx.Response, vendor: str) -> Any:
-    """The answer's JSON; a malformed one is worth another try later."""
+    """The answer's JSON, numbers with a fraction read as ``Decimal``.
+
+    A malformed answer is worth another try later.
+    """
     try:
-        return response.json()
+        return jsonlib.loads(response.content, parse_float=Decimal)
     except ValueError:
         raise BillingTransientError(
             f"{vendor}: malformed response to {response.request.method} "
