@@ -44,6 +44,7 @@ from creditdesk.integrations.zuora import fake_tenant as tenant
 from creditdesk.integrations.zuora.fake_tenant import Account, Invoice, Memo, Refusal
 
 KEY_LIFETIME = timedelta(hours=24)
+DEMO_SECRET = "demo-secret"  # noqa: S105 - printed for the demo on purpose
 
 _SIGN_IN = "this resource is protected, please sign in first"
 
@@ -262,3 +263,31 @@ class ZuoraFake:
         filters = request.query_params.getlist("filter[]")
         with self._lock:
             return tenant.answer(self.data.query_memos, filters)
+
+
+def demo(base_url: str) -> tuple[FaultInjector, list[str]]:
+    """A seeded tenant for ``creditdesk fake-billing zuora``, and how to use it."""
+    fake = ZuoraFake(client_id="creditdesk-demo", client_secret=DEMO_SECRET)
+    gbp = fake.add_account(number="A00000001", currency="GBP")
+    eur = fake.add_account(number="A00000002", currency="EUR")
+    fake.add_invoice(
+        account=gbp,
+        number="INV00000001",
+        items=[("Broadband March", Decimal("30.00")), ("Router", Decimal("5.00"))],
+    )
+    fake.add_invoice(
+        account=eur, number="INV00000002", items=[("Fibre", Decimal("45.00"))]
+    )
+    charge = next(iter(fake.data.charges))
+    lines = [
+        f"Fake Zuora tenant on {base_url} (Ctrl-C stops it; nothing is kept).",
+        "Point creditdesk at it:",
+        f"  export CREDITDESK_ZUORA_BASE_URL={base_url}",
+        f"  export CREDITDESK_ZUORA_CLIENT_ID={fake.client_id}",
+        f"  export CREDITDESK_ZUORA_CLIENT_SECRET={fake.client_secret}",
+        f"  export CREDITDESK_ZUORA_CHARGE_ID={charge}",
+        "Zuora accounts (use as external_account_id): "
+        "A00000001 (GBP, invoice INV00000001 for 35.00), "
+        "A00000002 (EUR, invoice INV00000002 for 45.00)",
+    ]
+    return fake.asgi(), lines
