@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 
@@ -138,7 +139,7 @@ class ZuoraAdapter:
                 f"account {request.account_number} has no Zuora account id "
                 "(external_account_id)"
             )
-        body = self._call("GET", f"/v1/accounts/{key}")
+        body = self._call("GET", f"/v1/accounts/{_segment(key)}")
         currency = field_of(body, "billingAndPayment", "currency", vendor=VENDOR)
         if currency != request.currency:
             raise BillingRejectedError(
@@ -149,20 +150,21 @@ class ZuoraAdapter:
     def _memo_from_invoice(
         self, request: PostingRequest, account: dict[str, Any], invoice_ref: str
     ) -> dict[str, Any]:
-        invoice = self._call("GET", f"/v1/invoices/{invoice_ref}")
+        invoice_path = f"/v1/invoices/{_segment(invoice_ref)}"
+        invoice = self._call("GET", invoice_path)
         account_id = field_of(account, "basicInfo", "id", vendor=VENDOR)
         if field_of(invoice, "accountId", vendor=VENDOR) != account_id:
             raise BillingRejectedError(
                 f"zuora: invoice {invoice_ref} belongs to another account than "
                 f"{request.external_account_id}"
             )
-        listing = self._call("GET", f"/v1/invoices/{invoice_ref}/items")
+        listing = self._call("GET", f"{invoice_path}/items")
         items = field_of(listing, "invoiceItems", vendor=VENDOR)
         body = {
             **self._memo_fields(request),
             "items": _credit_lines(items, request, invoice_ref),
         }
-        return self._create(f"/v1/invoices/{invoice_ref}/creditmemos", body, request)
+        return self._create(f"{invoice_path}/creditmemos", body, request)
 
     def _memo_from_charge(
         self, request: PostingRequest, account: dict[str, Any]
@@ -360,6 +362,11 @@ def _reasons(body: dict[str, Any]) -> str:
 def _unapplied(memo: dict[str, Any]) -> Decimal:
     value = field_of(memo, "unappliedAmount", vendor=VENDOR)
     return Decimal(value)
+
+
+def _segment(key: str) -> str:
+    """An account or invoice key as one path segment, whatever it contains."""
+    return quote(key, safe="")
 
 
 def _decimal(minor: int, currency: str) -> Decimal:
