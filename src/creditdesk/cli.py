@@ -35,6 +35,7 @@ from creditdesk.cli_support import (
 from creditdesk.clock import system_clock
 from creditdesk.config import Settings, get_settings
 from creditdesk.demo.service import build_demo
+from creditdesk.integrations import cli as fake_billing_cli
 from creditdesk.logs import configure_logging
 from creditdesk.outbox import cli as outbox_cli
 from creditdesk.outbox.worker import Worker
@@ -58,6 +59,7 @@ app.add_typer(tokens_cli.app, name="tokens")
 app.add_typer(policy_cli.app, name="policy")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(outbox_cli.app, name="outbox")
+app.add_typer(fake_billing_cli.app, name="fake-billing")
 
 
 @app.callback()

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from urllib.parse import parse_qs
 
 import pytest
@@ -54,6 +55,10 @@ def vendor() -> Iterator[Vendor]:
         if name == "missing":
             return Response('{"error": "no such thing"}', status_code=404)
         return Response(f'{{"name": "{name}"}}', media_type="application/json")
+
+    @app.post("/echo")
+    async def echo(request: Request) -> Response:
+        return Response(await request.body(), media_type="application/json")
 
     with serve(FaultInjector(app, faults)) as url:
         state.url = url
@@ -200,3 +205,13 @@ def test_faults_can_be_queued_over_http(vendor: Vendor) -> None:
     with pytest.raises(BillingRejectedError, match="418"):
         client.request("GET", "/things/k", retry_safe=True)
     assert client.request("GET", "/things/k", retry_safe=True).status_code == 200
+
+
+def test_decimal_amounts_travel_as_json_numbers_without_floats(vendor: Vendor) -> None:
+    client, _ = _client(vendor)
+    sent = {"amount": Decimal("10.10"), "items": [Decimal("0.30"), 2, "x"]}
+
+    response = client.request("POST", "/echo", retry_safe=True, json=sent)
+
+    assert response.content == b'{"amount":10.10,"items":[0.30,2,"x"]}'
+    assert json_body(response, "acme") == sent

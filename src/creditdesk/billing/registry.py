@@ -11,6 +11,7 @@ from creditdesk.integrations.salesforce.adapter import SalesforceAdapter
 from creditdesk.integrations.salesforce.settings import SalesforceSettings
 from creditdesk.integrations.webhook.adapter import WebhookAdapter
 from creditdesk.integrations.webhook.settings import WebhookSettings
+from creditdesk.integrations.zuora.adapter import zuora_adapter
 from creditdesk.outbox.errors import PermanentError
 
 
@@ -36,4 +37,6 @@ def adapter_for(
         webhook = WebhookSettings()
         if webhook.is_configured:
             return WebhookAdapter.from_settings(webhook, clock=clock)
+    if system == BillingSystem.ZUORA and (zuora := zuora_adapter(clock=clock)):
+        return zuora
     raise PermanentError(f"billing system {system.value!r} is not configured")

@@ -8,11 +8,13 @@ expired token, and every answer sorted into a result, a retryable failure
 (``BillingRejectedError``, which goes to billing operations).
 """
 
+import json as jsonlib
 import random
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
@@ -20,6 +22,7 @@ import httpx
 import structlog
 
 from creditdesk.billing.adapters import BillingRejectedError, BillingTransientError
+from creditdesk.integrations.payloads import json_bytes
 
 log = structlog.get_logger(__name__)
 
@@ -109,12 +112,15 @@ class VendorClient:
         while True:
             attempt += 1
             sent = self._headers(headers, authenticated)
+            body = content
+            if json is not None:
+                body = json_bytes(json)
+                sent["Content-Type"] = "application/json"
             try:
                 response = self.http.request(
                     method,
                     path,
-                    json=json,
-                    content=content,
+                    content=body,
                     data=data,
                     params=params,
                     headers=sent,
@@ -210,9 +216,12 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
 
 
 def json_body(response: httpx.Response, vendor: str) -> Any:
-    """The answer's JSON; a malformed one is worth another try later."""
+    """The answer's JSON, numbers with a fraction read as ``Decimal``.
+
+    A malformed answer is worth another try later.
+    """
     try:
-        return response.json()
+        return jsonlib.loads(response.content, parse_float=Decimal)
     except ValueError:
         raise BillingTransientError(
             f"{vendor}: malformed response to {response.request.method} "

@@ -1,0 +1,1 @@
+"""Posting credits to Zuora Billing as credit memos (REST API v1)."""
