@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from creditdesk.cli import app
@@ -101,3 +102,19 @@ def test_an_unknown_vendor_is_named_with_the_choices() -> None:
 
     assert result.exit_code == 2
     assert "no fake billing system 'sapx'; choose one of: zuora" in result.output
+
+
+@pytest.mark.parametrize(
+    ("vendor", "setting"),
+    [
+        ("salesforce", "CREDITDESK_SALESFORCE_LOGIN_URL"),
+        ("webhook", "CREDITDESK_WEBHOOK_URL"),
+    ],
+)
+def test_the_other_fakes_are_served_and_say_how_to_reach_them(
+    vendor: str, setting: str
+) -> None:
+    asgi, lines = fake_app(vendor, 8123)
+
+    assert callable(asgi)
+    assert any(setting in line and "http://127.0.0.1:8123" in line for line in lines)

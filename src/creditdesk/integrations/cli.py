@@ -13,12 +13,35 @@ import typer
 import uvicorn
 from typer.core import TyperGroup
 
+from creditdesk.integrations.salesforce import fake as salesforce_fake
+from creditdesk.integrations.webhook import fake as webhook_fake
 from creditdesk.integrations.zuora import fake as zuora_fake
 
 # A fake takes the base URL it will be served on and returns the ASGI app
 # and the lines to print.
 FakeFactory = Callable[[str], tuple[Any, list[str]]]
+
+
+def _salesforce(url: str) -> tuple[Any, list[str]]:
+    return salesforce_fake.create_app(), [
+        f"fake Salesforce org on {url}; point creditdesk at it with:",
+        f"  export CREDITDESK_SALESFORCE_LOGIN_URL={url}",
+        "  export CREDITDESK_SALESFORCE_CLIENT_ID=demo",
+        "  export CREDITDESK_SALESFORCE_CLIENT_SECRET=demo",
+    ]
+
+
+def _webhook(url: str) -> tuple[Any, list[str]]:
+    return webhook_fake.create_app(), [
+        f"fake webhook receiver on {url}; point creditdesk at it with:",
+        f"  export CREDITDESK_WEBHOOK_URL={url}/credits",
+        "  export CREDITDESK_WEBHOOK_SECRET=<the same secret for both>",
+    ]
+
+
 FAKES: dict[str, FakeFactory] = {
+    "salesforce": _salesforce,
+    "webhook": _webhook,
     "zuora": zuora_fake.demo,
 }
 
