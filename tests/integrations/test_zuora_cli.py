@@ -101,7 +101,8 @@ def test_an_unknown_vendor_is_named_with_the_choices() -> None:
     result = CliRunner().invoke(app, ["fake-billing", "sapx", "--port", "1"])
 
     assert result.exit_code == 2
-    assert "no fake billing system 'sapx'; choose one of: zuora" in result.output
+    expected = "no fake billing system 'sapx'; choose one of: salesforce, webhook, zuora"
+    assert expected in result.output
 
 
 @pytest.mark.parametrize(
