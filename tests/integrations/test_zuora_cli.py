@@ -101,7 +101,9 @@ def test_an_unknown_vendor_is_named_with_the_choices() -> None:
     result = CliRunner().invoke(app, ["fake-billing", "sapx", "--port", "1"])
 
     assert result.exit_code == 2
-    expected = "no fake billing system 'sapx'; choose one of: salesforce, webhook, zuora"
+    expected = (
+        "no fake billing system 'sapx'; choose one of: salesforce, webhook, zuora"
+    )
     assert expected in result.output
 
 
