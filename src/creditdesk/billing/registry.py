@@ -7,6 +7,7 @@ from creditdesk.billing.adapters import BillingAdapter
 from creditdesk.billing.ledger import LedgerAdapter
 from creditdesk.clock import Clock
 from creditdesk.config import Settings
+from creditdesk.integrations import sap
 from creditdesk.outbox.errors import PermanentError
 
 
@@ -24,4 +25,6 @@ def adapter_for(
     """
     if system == BillingSystem.LEDGER:
         return LedgerAdapter(session_factory, clock=clock)
+    if system == BillingSystem.SAP:
+        return sap.build_adapter()
     raise PermanentError(f"billing system {system.value!r} is not configured")
