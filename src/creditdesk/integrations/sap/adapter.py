@@ -69,6 +69,9 @@ class SapAdapter:
         """Create the memo request, or return the one this key already made."""
         body = memo_request(self._settings, request)
         reference = body["PurchaseOrderByCustomer"]
+        # TODO(sap-idempotency): two workers on one message at the same moment
+        # (a lease that ran out mid-call) can both miss the other's memo
+        # request here; a lease heartbeat in the outbox would close that.
         found = self._lookup(reference, fetch_token=True)
         if found is not None:
             log.info(
