@@ -35,6 +35,7 @@ from creditdesk.integrations.http import RetryPolicy
 from creditdesk.integrations.sap import SapAdapter, SapSettings, build_adapter
 from creditdesk.integrations.sap.adapter import ENTITY_SET, SERVICE_PATH
 from creditdesk.integrations.sap.fake import FakeSap, create_app
+from creditdesk.integrations.sap.mapping import memo_request
 from creditdesk.outbox.errors import PermanentError
 from creditdesk.outbox.models import OutboxStatus
 from creditdesk.outbox.registry import CREDIT_POST
@@ -195,6 +196,28 @@ def test_a_write_without_the_token_and_its_session_is_refused(sap: Sap) -> None:
 
     assert refused.status_code == 403
     assert refused.headers["X-CSRF-Token"] == "Required"
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"ConditionRateValue": 12.5}, "'ConditionRateValue' must be a JSON string"),
+        ({"ConditionPrice": "12.50"}, "Property 'ConditionPrice' is invalid"),
+    ],
+)
+def test_the_fake_refuses_what_saps_gateway_refuses(
+    sap: Sap, change: dict[str, Any], error: str
+) -> None:
+    body = memo_request(sap.settings(), _posting(sap))
+    body["to_Item"]["results"][0]["to_PricingElement"]["results"][0].update(change)
+    auth = (sap.fake.username, sap.fake.password)
+    with httpx.Client(base_url=sap.url, auth=auth) as client:
+        fetched = client.get(f"{SERVICE_PATH}/", headers={"X-CSRF-Token": "Fetch"})
+        token = fetched.headers["X-CSRF-Token"]
+        refused = client.post(ENTITY_SET, json=body, headers={"X-CSRF-Token": token})
+
+    assert refused.status_code == 400
+    assert error in refused.json()["error"]["message"]["value"]
 
 
 def test_a_stale_token_is_fetched_again_once(sap: Sap) -> None:
