@@ -12,6 +12,7 @@ from creditdesk.integrations.salesforce.settings import SalesforceSettings
 from creditdesk.integrations.webhook.adapter import WebhookAdapter
 from creditdesk.integrations.webhook.settings import WebhookSettings
 from creditdesk.integrations.zuora.adapter import zuora_adapter
+from creditdesk.integrations import sap
 from creditdesk.outbox.errors import PermanentError
 
 
@@ -39,4 +40,6 @@ def adapter_for(
             return WebhookAdapter.from_settings(webhook, clock=clock)
     if system == BillingSystem.ZUORA and (zuora := zuora_adapter(clock=clock)):
         return zuora
+    if system == BillingSystem.SAP:
+        return sap.build_adapter()
     raise PermanentError(f"billing system {system.value!r} is not configured")

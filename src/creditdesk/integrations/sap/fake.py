@@ -1,0 +1,330 @@
+"""A fake S/4HANA speaking the part of API_CREDIT_MEMO_REQUEST_SRV we use.
+
+It follows SAP's published OData V2 service: entity set
+``A_CreditMemoRequest`` with a deep insert of ``to_Item`` and the items'
+``to_PricingElement``; ``$filter`` with ``eq`` on ``PurchaseOrderByCustomer``,
+``$top`` and ``$format=json``; CSRF tokens handed out to
+``X-CSRF-Token: Fetch`` on a GET and bound to the session cookie, a stale
+one refused with ``403`` and ``X-CSRF-Token: Required``; OData error bodies
+(``{"error": {"code", "message": {"lang", "value"}, "innererror"}}``);
+basic authentication, or bearer tokens from ``/sap/bc/sec/oauth2/token``
+(client credentials). Edm.Decimal values must come as JSON strings, and an
+unknown property is refused, as SAP's gateway does.
+
+``create_app()`` serves it for ``creditdesk fake-billing``: user
+``CREDITDESK`` / ``fake-password``, client ``creditdesk`` / ``fake-secret``,
+and every sold-to party exists. Tests build a ``FakeSap`` to choose those,
+inject faults through ``FakeSap.faults`` and read what was created.
+"""
+
+import base64
+import itertools
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from creditdesk.integrations.fakes.server import FaultInjector, Faults
+from creditdesk.integrations.sap.adapter import ENTITY_SET, SERVICE_PATH
+from creditdesk.integrations.sap.fake_schema import ODataError, validated
+
+TOKEN_PATH = "/sap/bc/sec/oauth2/token"  # noqa: S105 - a path, not a secret
+SESSION_COOKIE = "SAP_SESSIONID_FAK_100"
+ENTITY_TYPE = "API_CREDIT_MEMO_REQUEST_SRV.A_CreditMemoRequestType"
+_FIRST_NUMBER = 60000001
+_FILTER = re.compile(r"\s*PurchaseOrderByCustomer\s+eq\s+'((?:[^']|'')*)'\s*")
+
+
+@dataclass
+class FakeSap:
+    """The fake's configuration and in-memory state; thread-safe."""
+
+    username: str = "CREDITDESK"
+    password: str = "fake-password"  # noqa: S105 - the fake's demo login
+    client_id: str = "creditdesk"
+    client_secret: str = "fake-secret"  # noqa: S105 - the fake's demo login
+    # None: every sold-to party exists; otherwise only these do.
+    customers: set[str] | None = None
+    faults: Faults = field(default_factory=Faults)
+    memo_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    csrf_fetches: int = 0
+    tokens_issued: list[str] = field(default_factory=list)
+    _sessions: dict[str, str] = field(default_factory=dict)
+    _bearers: set[str] = field(default_factory=set)
+    _csrf_refusals: int = 0
+    _numbers: Any = field(default_factory=lambda: itertools.count(_FIRST_NUMBER))
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def by_reference(self, reference: str) -> list[dict[str, Any]]:
+        """The memo requests whose PurchaseOrderByCustomer is ``reference``."""
+        with self._changed:
+            return [
+                dict(memo)
+                for memo in self.memo_requests.values()
+                if memo.get("PurchaseOrderByCustomer") == reference
+            ]
+
+    def wait_for_memo_requests(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``count`` memo requests exist (or time out)."""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: len(self.memo_requests) >= count, timeout
+            )
+
+    def end_sessions(self) -> None:
+        """Every CSRF token becomes stale, as when SAP's sessions time out."""
+        with self._changed:
+            self._sessions.clear()
+
+    def refuse_csrf(self, times: int) -> None:
+        """The next ``times`` writes find their CSRF token stale."""
+        with self._changed:
+            self._csrf_refusals += times
+
+    def revoke_tokens(self) -> None:
+        """Every OAuth access token issued so far stops working."""
+        with self._changed:
+            self._bearers.clear()
+
+    def _issue_bearer(self) -> str:
+        token = secrets.token_urlsafe(16)
+        with self._changed:
+            self._bearers.add(token)
+            self.tokens_issued.append(token)
+        return token
+
+    def _signed_in(self, authorization: str) -> bool:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            with self._changed:
+                return value in self._bearers
+        if scheme.lower() == "basic":
+            return _basic_pair(value) == (self.username, self.password)
+        return False
+
+    def _fetch_csrf(self, session_id: str | None) -> tuple[str, str]:
+        with self._changed:
+            self.csrf_fetches += 1
+            if session_id not in self._sessions:
+                session_id = secrets.token_hex(16)
+            token = secrets.token_urlsafe(18)
+            self._sessions[session_id] = token
+            return session_id, token
+
+    def _csrf_valid(self, session_id: str | None, token: str | None) -> bool:
+        with self._changed:
+            if self._csrf_refusals > 0:
+                self._csrf_refusals -= 1
+                return False
+            return bool(token) and self._sessions.get(session_id or "") == token
+
+    def _store(self, entity: dict[str, Any]) -> dict[str, Any]:
+        with self._changed:
+            number = str(next(self._numbers))
+            entity = {"CreditMemoRequest": number, **entity}
+            self.memo_requests[number] = entity
+            self._changed.notify_all()
+            return entity
+
+
+def create_app(fake: FakeSap | None = None) -> ASGIApp:
+    """The fake as an ASGI app, with its fault injector in front."""
+    fake = fake or FakeSap()
+    api = FastAPI(title="Fake SAP S/4HANA", openapi_url=None)
+    _routes(api, fake)
+    return _WholeRequestFirst(FaultInjector(api, fake.faults))
+
+
+def _routes(api: FastAPI, fake: FakeSap) -> None:
+    @api.exception_handler(ODataError)
+    async def odata_error(request: Request, exc: ODataError) -> Response:
+        return _error(exc)
+
+    @api.post(TOKEN_PATH)
+    async def token(request: Request) -> Response:
+        form = parse_qs((await request.body()).decode())
+        pair = (form.get("client_id", [""])[0], form.get("client_secret", [""])[0])
+        if form.get("grant_type") != ["client_credentials"]:
+            return JSONResponse({"error": "unsupported_grant_type"}, 400)
+        if pair != (fake.client_id, fake.client_secret):
+            return JSONResponse({"error": "invalid_client"}, 401)
+        body = {
+            "access_token": fake._issue_bearer(),
+            "token_type": "bearer",
+            "expires_in": 3600,
+        }
+        return JSONResponse(body)
+
+    @api.get(f"{SERVICE_PATH}/")
+    async def service_document(request: Request) -> Response:
+        _authenticate(fake, request)
+        body = {"d": {"EntitySets": ["A_CreditMemoRequest", "A_CreditMemoRequestItem"]}}
+        return _with_csrf(fake, request, JSONResponse(body))
+
+    @api.get(ENTITY_SET)
+    async def query(request: Request) -> Response:
+        _authenticate(fake, request)
+        reference, top = _query_options(request)
+        base = _service_url(request)
+        found = fake.by_reference(reference)[:top]
+        body = {"d": {"results": [_header_view(memo, base) for memo in found]}}
+        return _with_csrf(fake, request, JSONResponse(body))
+
+    @api.post(ENTITY_SET)
+    async def create(request: Request) -> Response:
+        _authenticate(fake, request)
+        if not fake._csrf_valid(
+            request.cookies.get(SESSION_COOKIE), request.headers.get("x-csrf-token")
+        ):
+            return PlainTextResponse(
+                "CSRF token validation failed",
+                status_code=403,
+                headers={"x-csrf-token": "Required"},
+            )
+        entity = fake._store(validated(await request.body(), fake.customers))
+        base = _service_url(request)
+        uri = f"{base}/A_CreditMemoRequest('{entity['CreditMemoRequest']}')"
+        body = {"d": _full_view(entity, base)}
+        return JSONResponse(body, status_code=201, headers={"location": uri})
+
+
+def _authenticate(fake: FakeSap, request: Request) -> None:
+    if not fake._signed_in(request.headers.get("authorization", "")):
+        raise _Unauthorised()
+
+
+class _Unauthorised(ODataError):
+    def __init__(self) -> None:
+        super().__init__(401, "", "Logon failed")
+
+
+def _error(exc: ODataError) -> Response:
+    if isinstance(exc, _Unauthorised):
+        # SAP answers a failed logon with a page, not an OData error.
+        return PlainTextResponse(
+            "Logon failed",
+            status_code=401,
+            headers={"www-authenticate": 'Basic realm="SAP NetWeaver (FAK/100)"'},
+        )
+    body = {
+        "error": {
+            "code": exc.code,
+            "message": {"lang": "en", "value": exc.message},
+            "innererror": {
+                "transactionid": secrets.token_hex(16).upper(),
+                "timestamp": datetime.now(UTC).strftime("%Y%m%d%H%M%S.%f"),
+                "errordetails": [
+                    {"code": exc.code, "message": exc.message, "severity": "error"}
+                ],
+            },
+        }
+    }
+    return JSONResponse(body, status_code=exc.status)
+
+
+def _with_csrf(fake: FakeSap, request: Request, response: Response) -> Response:
+    if request.headers.get("x-csrf-token", "").lower() != "fetch":
+        return response
+    session_id, token = fake._fetch_csrf(request.cookies.get(SESSION_COOKIE))
+    response.headers["x-csrf-token"] = token
+    response.set_cookie(SESSION_COOKIE, session_id, path="/", httponly=True)
+    response.set_cookie("sap-usercontext", "sap-client=100", path="/")
+    return response
+
+
+def _query_options(request: Request) -> tuple[str, int]:
+    params = request.query_params
+    if params.get("$format", "json") != "json":
+        raise ODataError(400, "/IWFND/CM_MGW/096", "This fake answers JSON only")
+    match = _FILTER.fullmatch(params.get("$filter", ""))
+    if match is None:
+        raise ODataError(
+            400,
+            "/IWFND/CM_MGW/097",
+            "Only $filter=PurchaseOrderByCustomer eq '...' is supported",
+        )
+    top = params.get("$top", "100")
+    if not top.isdigit():
+        raise ODataError(400, "/IWFND/CM_MGW/098", f"Invalid $top value '{top}'")
+    return match[1].replace("''", "'"), int(top)
+
+
+def _service_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + SERVICE_PATH
+
+
+def _header_view(memo: dict[str, Any], base: str) -> dict[str, Any]:
+    uri = f"{base}/A_CreditMemoRequest('{memo['CreditMemoRequest']}')"
+    view = {key: value for key, value in memo.items() if key != "to_Item"}
+    view.update(
+        __metadata={"id": uri, "uri": uri, "type": ENTITY_TYPE},
+        TotalNetAmount=str(_net(memo)),
+        OverallSDProcessStatus="A",
+        to_Item={"__deferred": {"uri": f"{uri}/to_Item"}},
+    )
+    return view
+
+
+def _full_view(memo: dict[str, Any], base: str) -> dict[str, Any]:
+    view = _header_view(memo, base)
+    view["to_Item"] = {"results": [dict(item) for item in memo["to_Item"]]}
+    for item in view["to_Item"]["results"]:
+        item["to_PricingElement"] = {"results": item["to_PricingElement"]}
+    return view
+
+
+def _net(memo: dict[str, Any]) -> Decimal:
+    total = Decimal(0)
+    for item in memo["to_Item"]:
+        quantity = Decimal(item.get("RequestedQuantity", "1"))
+        for element in item["to_PricingElement"]:
+            total += quantity * Decimal(element.get("ConditionRateValue", "0"))
+    return total
+
+
+def _basic_pair(value: str) -> tuple[str, str] | None:
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    user, _, password = decoded.partition(":")
+    return user, password
+
+
+class _WholeRequestFirst:
+    """Reads each request's body before anything else runs.
+
+    SAP goes on with a request it has received when the caller gives up
+    waiting, so a create delayed past the client's timeout still happens;
+    without this a delayed handler would read a disconnect instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        pending = [{"type": "http.request", "body": b"".join(chunks)}]
+
+        async def replay() -> Any:
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send)
