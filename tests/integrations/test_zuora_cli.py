@@ -102,7 +102,7 @@ def test_an_unknown_vendor_is_named_with_the_choices() -> None:
 
     assert result.exit_code == 2
     expected = (
-        "no fake billing system 'sapx'; choose one of: salesforce, webhook, zuora"
+        "no fake billing system 'sapx'; choose one of: salesforce, sap, webhook, zuora"
     )
     assert expected in result.output
 

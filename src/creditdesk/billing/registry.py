@@ -7,12 +7,12 @@ from creditdesk.billing.adapters import BillingAdapter
 from creditdesk.billing.ledger import LedgerAdapter
 from creditdesk.clock import Clock
 from creditdesk.config import Settings
+from creditdesk.integrations import sap
 from creditdesk.integrations.salesforce.adapter import SalesforceAdapter
 from creditdesk.integrations.salesforce.settings import SalesforceSettings
 from creditdesk.integrations.webhook.adapter import WebhookAdapter
 from creditdesk.integrations.webhook.settings import WebhookSettings
 from creditdesk.integrations.zuora.adapter import zuora_adapter
-from creditdesk.integrations import sap
 from creditdesk.outbox.errors import PermanentError
 
 

@@ -14,6 +14,7 @@ import uvicorn
 from typer.core import TyperGroup
 
 from creditdesk.integrations.salesforce import fake as salesforce_fake
+from creditdesk.integrations.sap import fake as sap_fake
 from creditdesk.integrations.webhook import fake as webhook_fake
 from creditdesk.integrations.zuora import fake as zuora_fake
 
@@ -31,6 +32,17 @@ def _salesforce(url: str) -> tuple[Any, list[str]]:
     ]
 
 
+def _sap(url: str) -> tuple[Any, list[str]]:
+    return sap_fake.create_app(), [
+        f"fake SAP S/4HANA on {url}; point creditdesk at it with:",
+        f"  export CREDITDESK_SAP_BASE_URL={url}",
+        "  export CREDITDESK_SAP_USERNAME=CREDITDESK",
+        "  export CREDITDESK_SAP_PASSWORD=fake-password",
+        "  export CREDITDESK_SAP_SALES_ORGANIZATION=1010",
+        "  export CREDITDESK_SAP_MATERIAL=CREDIT-ADJ",
+    ]
+
+
 def _webhook(url: str) -> tuple[Any, list[str]]:
     return webhook_fake.create_app(), [
         f"fake webhook receiver on {url}; point creditdesk at it with:",
@@ -41,6 +53,7 @@ def _webhook(url: str) -> tuple[Any, list[str]]:
 
 FAKES: dict[str, FakeFactory] = {
     "salesforce": _salesforce,
+    "sap": _sap,
     "webhook": _webhook,
     "zuora": zuora_fake.demo,
 }
