@@ -101,10 +101,10 @@ def test_an_unknown_vendor_is_named_with_the_choices() -> None:
     result = CliRunner().invoke(app, ["fake-billing", "sapx", "--port", "1"])
 
     assert result.exit_code == 2
-    expected = (
-        "no fake billing system 'sapx'; choose one of: salesforce, sap, webhook, zuora"
-    )
-    assert expected in result.output
+    # The error box may wrap the list of names, so look for each on its own.
+    assert "no fake billing system 'sapx'" in result.output
+    for name in ("salesforce", "sap,", "webhook", "zuora"):
+        assert name in result.output
 
 
 @pytest.mark.parametrize(

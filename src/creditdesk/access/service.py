@@ -40,6 +40,9 @@ class Permission(StrEnum):
     OPERATE_OUTBOX = "outbox.operate"
     # Finance reverses money; administrators administer, they do not void.
     VOID_CREDITS = "credits.void"
+    # Compare a billing system's memos with ours, and read what was found.
+    RUN_RECONCILIATION = "reconciliation.run"
+    READ_RECONCILIATION = "reconciliation.read"
 
 
 _AGENTS = {Role.AGENT, Role.TEAM_LEAD, Role.MANAGER}
@@ -54,6 +57,8 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.ADMINISTER: frozenset({Role.ADMIN}),
     Permission.OPERATE_OUTBOX: frozenset({Role.FINANCE, Role.ADMIN}),
     Permission.VOID_CREDITS: frozenset({Role.FINANCE}),
+    Permission.RUN_RECONCILIATION: frozenset({Role.FINANCE, Role.ADMIN}),
+    Permission.READ_RECONCILIATION: frozenset({Role.FINANCE, Role.ADMIN, Role.AUDITOR}),
 }
 
 
