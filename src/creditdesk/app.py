@@ -31,6 +31,7 @@ from creditdesk.db import create_engine, make_session_factory
 from creditdesk.events import endpoints as events
 from creditdesk.outbox import endpoints as outbox
 from creditdesk.outbox.worker import Worker
+from creditdesk.reconciliation import endpoints as reconciliation
 
 API_PREFIX = "/api/v1"
 
@@ -46,6 +47,7 @@ ROUTERS: list[APIRouter] = [
     admin.router,
     events.router,
     outbox.router,
+    reconciliation.router,
 ]
 
 

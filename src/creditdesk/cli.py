@@ -41,6 +41,7 @@ from creditdesk.outbox import cli as outbox_cli
 from creditdesk.outbox.worker import Worker
 from creditdesk.policy import cli as policy_cli
 from creditdesk.policy import service as policy
+from creditdesk.reconciliation.cli import reconcile
 from creditdesk.users import cli as users_cli
 from creditdesk.users.models import User
 
@@ -60,6 +61,7 @@ app.add_typer(policy_cli.app, name="policy")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(outbox_cli.app, name="outbox")
 app.add_typer(fake_billing_cli.app, name="fake-billing")
+app.command("reconcile")(reconcile)
 
 
 @app.callback()

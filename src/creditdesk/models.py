@@ -23,6 +23,7 @@ from creditdesk.events.models import EventDelivery, EventSubscription
 from creditdesk.idempotency.models import IdempotencyRecord
 from creditdesk.outbox.models import OutboxMessage
 from creditdesk.policy.models import PolicyVersion
+from creditdesk.reconciliation.models import ReconciliationFinding, ReconciliationRun
 from creditdesk.users.models import Team, User
 
 __all__ = [
@@ -46,6 +47,8 @@ __all__ = [
     "LedgerMemo",
     "OutboxMessage",
     "PolicyVersion",
+    "ReconciliationFinding",
+    "ReconciliationRun",
     "SharingRule",
     "Team",
     "User",

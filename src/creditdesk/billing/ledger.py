@@ -7,6 +7,9 @@ the posting task honest: it cannot lean on sharing a transaction with the
 ledger, because no real vendor would let it.
 """
 
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +27,7 @@ from creditdesk.billing.adapters import (
 from creditdesk.billing.models import LedgerEntry, LedgerMemo, MemoStatus
 from creditdesk.clock import Clock
 from creditdesk.db import is_postgres, read_only, transaction
+from creditdesk.reconciliation.sources import VendorMemo
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +89,55 @@ class LedgerAdapter:
                     ) from None
                 return _void_result(memo)
         return result
+
+
+class LedgerMemos:
+    """The ledger's memos for reconciliation, in pages by id."""
+
+    PAGE = 10_000
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._session_factory = session_factory
+
+    def memos(self, start: date, end: date) -> Iterator[list[VendorMemo]]:
+        low = datetime.combine(start, time.min, tzinfo=UTC)
+        high = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+        after = 0
+        while True:
+            with self._session_factory() as session:
+                read_only(session)
+                rows = session.execute(
+                    sa.select(
+                        LedgerMemo.id,
+                        LedgerMemo.idempotency_key,
+                        Account.number,
+                        LedgerMemo.amount_minor,
+                        LedgerMemo.currency,
+                        LedgerMemo.created_at,
+                    )
+                    .join(Account, Account.id == LedgerMemo.account_id)
+                    .where(
+                        LedgerMemo.id > after,
+                        LedgerMemo.created_at >= low,
+                        LedgerMemo.created_at < high,
+                    )
+                    .order_by(LedgerMemo.id)
+                    .limit(self.PAGE)
+                ).all()
+            if not rows:
+                return
+            after = rows[-1][0]
+            yield [
+                VendorMemo(
+                    external_ref=f"LM-{memo_id:08d}",
+                    idempotency_key=key,
+                    account_ref=number,
+                    amount_minor=amount,
+                    currency=currency,
+                    created_on=created.date(),
+                )
+                for memo_id, key, number, amount, currency, created in rows
+            ]
 
 
 def account_balance(session: Session, account_id: int) -> int:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 01:05:31.111081
+Create Date: 2026-12-04 01:17:19.172080
 """
 
 from collections.abc import Sequence
@@ -494,6 +494,48 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "reconciliation_runs",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("system", sa.String(length=32), nullable=False),
+        sa.Column("period_start", sa.Date(), nullable=False),
+        sa.Column("period_end", sa.Date(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "running",
+                "completed",
+                "failed",
+                name="recon_status",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("vendor_memos", sa.Integer(), nullable=False),
+        sa.Column("matched", sa.Integer(), nullable=False),
+        sa.Column("untracked", sa.Integer(), nullable=False),
+        sa.Column("missing", sa.Integer(), nullable=False),
+        sa.Column("mismatched", sa.Integer(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column(
+            "started_by_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("actor_name", sa.String(length=100), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["started_by_id"],
+            ["users.id"],
+            name=op.f("fk_reconciliation_runs_started_by_id_users"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reconciliation_runs")),
+    )
+    op.create_table(
         "sharing_rules",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -889,6 +931,56 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "reconciliation_findings",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "run_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "untracked",
+                "missing",
+                "mismatched",
+                name="finding_kind",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "credit_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("external_ref", sa.String(length=100), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=100), nullable=True),
+        sa.Column("our_amount_minor", sa.BigInteger(), nullable=True),
+        sa.Column("our_currency", sa.String(length=3), nullable=True),
+        sa.Column("vendor_amount_minor", sa.BigInteger(), nullable=True),
+        sa.Column("vendor_currency", sa.String(length=3), nullable=True),
+        sa.Column("detail", sa.String(length=500), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["credit_id"],
+            ["billing_credits.id"],
+            name=op.f("fk_reconciliation_findings_credit_id_billing_credits"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["reconciliation_runs.id"],
+            name=op.f("fk_reconciliation_findings_run_id_reconciliation_runs"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reconciliation_findings")),
+    )
+    with op.batch_alter_table("reconciliation_findings", schema=None) as batch_op:
+        batch_op.create_index("ix_recon_findings_run", ["run_id", "id"], unique=False)
+
+    op.create_table(
         "approval_steps",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -1142,6 +1234,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_approval_steps_credit_id"))
 
     op.drop_table("approval_steps")
+    with op.batch_alter_table("reconciliation_findings", schema=None) as batch_op:
+        batch_op.drop_index("ix_recon_findings_run")
+
+    op.drop_table("reconciliation_findings")
     with op.batch_alter_table("ledger_memos", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ledger_memos_account_id"))
 
@@ -1177,6 +1273,7 @@ def downgrade() -> None:
 
     op.drop_table("web_sessions")
     op.drop_table("sharing_rules")
+    op.drop_table("reconciliation_runs")
     with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_idempotency_records_expires_at"))
 

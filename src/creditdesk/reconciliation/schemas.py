@@ -1,0 +1,105 @@
+"""What comes in and goes out of the reconciliation routes."""
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from creditdesk.accounts.models import BillingSystem
+from creditdesk.money import format_amount
+from creditdesk.reconciliation.models import (
+    FindingKind,
+    ReconciliationFinding,
+    ReconciliationRun,
+    RunStatus,
+)
+
+
+class RunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    system: BillingSystem
+    start: date = Field(alias="from", description="First day, inclusive")
+    end: date = Field(alias="to", description="Last day, inclusive")
+
+
+class RunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    system: str
+    period_start: date
+    period_end: date
+    status: RunStatus
+    vendor_memos: int
+    matched: int
+    untracked: int
+    missing: int
+    mismatched: int
+    error: str | None
+    started_by_id: int | None
+    actor_name: str
+    started_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, run: ReconciliationRun) -> "RunOut":
+        return cls.model_validate(run)
+
+
+class FindingOut(BaseModel):
+    id: int
+    kind: FindingKind
+    credit_id: int | None
+    external_ref: str | None
+    idempotency_key: str | None
+    our_amount: str | None = Field(description="Decimal string in our currency")
+    our_currency: str | None
+    vendor_amount: str | None
+    vendor_currency: str | None
+    detail: str
+
+    @classmethod
+    def of(cls, finding: ReconciliationFinding) -> "FindingOut":
+        return cls(
+            id=finding.id,
+            kind=finding.kind,
+            credit_id=finding.credit_id,
+            external_ref=finding.external_ref,
+            idempotency_key=finding.idempotency_key,
+            our_amount=_amount(finding.our_amount_minor, finding.our_currency),
+            our_currency=finding.our_currency,
+            vendor_amount=_amount(finding.vendor_amount_minor, finding.vendor_currency),
+            vendor_currency=finding.vendor_currency,
+            detail=finding.detail,
+        )
+
+
+def _amount(minor: int | None, currency: str | None) -> str | None:
+    if minor is None or currency is None:
+        return None
+    return format_amount(minor, currency)
+
+
+CSV_COLUMNS = list(FindingOut.model_fields)
+
+
+def csv_rows(found: Iterable[ReconciliationFinding]) -> Iterator[str]:
+    """The findings as CSV text, a header first, one chunk per row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(CSV_COLUMNS)
+    yield flush()
+    for finding in found:
+        row = FindingOut.of(finding).model_dump(mode="json")
+        writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+        yield flush()
