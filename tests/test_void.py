@@ -243,3 +243,31 @@ def test_a_void_at_a_system_without_an_adapter_is_dead_lettered(desk: Desk) -> N
     assert desk.credit(approved).status is CreditStatus.VOIDED
     listed = desk.get("/ops/outbox", "finance", status="dead", topic=VOID_TOPIC)
     assert message.id in [row["id"] for row in listed.json()["items"]]
+
+
+class _PostsButCannotReverse:
+    """A vendor adapter from before reversals: it has no void_credit."""
+
+    def post_credit(self, request: object) -> object:
+        raise AssertionError("nothing is posted here")
+
+    def find_by_idempotency_key(self, key: str) -> None:
+        return None
+
+
+def test_a_void_at_a_system_that_cannot_reverse_says_so(desk: Desk) -> None:
+    approved = desk.applied()
+    assert _void(desk, approved.credit_id).status_code == 200
+    handler = VoidCredit(adapter_factory=lambda *_, **__: _PostsButCannotReverse())
+    worker = Worker(
+        desk.factory,
+        clock=desk.clock,
+        settings=desk.settings,
+        handlers={VOID_TOPIC: handler},
+    )
+
+    worker.run_once()
+
+    [message] = desk.messages(approved.credit_id, VOID_TOPIC)
+    assert message.status is OutboxStatus.DEAD
+    assert "not built yet" in (message.last_error or "")
