@@ -20,7 +20,7 @@ from creditdesk.audit import service as audit
 from creditdesk.config import Settings
 from creditdesk.credits import lifecycle
 from creditdesk.credits.models import BillingCredit
-from creditdesk.db import is_postgres, transaction
+from creditdesk.db import is_postgres, read_only, transaction
 from creditdesk.policy.chains import Approver
 from creditdesk.users.models import User
 
@@ -40,6 +40,8 @@ def run_due(
     session_factory: sessionmaker[Session], *, now: datetime, settings: Settings
 ) -> TimerRun:
     """Send the reminders and escalate the items whose time has come."""
+    if not _anything_due(session_factory, now):
+        return TimerRun(0, 0)
     with transaction(session_factory) as session:
         due = _due_reminders(session, now)
         reminded = sum(_remind(session, item, now, settings) for item in due)
@@ -49,6 +51,21 @@ def run_due(
     if reminded or escalated:
         log.info("approval.timers_ran", reminded=reminded, escalated=escalated)
     return TimerRun(reminded, escalated)
+
+
+def _anything_due(session_factory: sessionmaker[Session], now: datetime) -> bool:
+    # The worker asks after every batch; on SQLite a write transaction would
+    # take the database's write lock each time, so look first, read-only.
+    reminder = sa.and_(WorkItem.remind_at <= now, WorkItem.reminded_at.is_(None))
+    overdue = sa.and_(WorkItem.kind == WorkItemKind.APPROVAL, WorkItem.due_at <= now)
+    query = (
+        sa.select(WorkItem.id)
+        .where(WorkItem.status == WorkItemStatus.PENDING, sa.or_(reminder, overdue))
+        .limit(1)
+    )
+    with session_factory() as session:
+        read_only(session)
+        return session.scalar(query) is not None
 
 
 def _locked(session: Session, query: sa.Select) -> list[WorkItem]:
