@@ -29,6 +29,8 @@ from creditdesk.config import Settings, get_settings
 from creditdesk.credits import endpoints as credits
 from creditdesk.db import create_engine, make_session_factory
 from creditdesk.events import endpoints as events
+from creditdesk.inbox import endpoints as inbox
+from creditdesk.inbox.settings import InboxSettings
 from creditdesk.outbox import endpoints as outbox
 from creditdesk.outbox.worker import Worker
 from creditdesk.reconciliation import endpoints as reconciliation
@@ -48,6 +50,7 @@ ROUTERS: list[APIRouter] = [
     events.router,
     outbox.router,
     reconciliation.router,
+    inbox.router,
 ]
 
 
@@ -86,6 +89,8 @@ def create_app(
     app.state.session_factory = make_session_factory(engine)
     app.state.clock = clock
     app.state.token_cache = TokenCache(settings.auth_cache_seconds)
+    # Callback secrets, read once; a test or an embedding app may replace them.
+    app.state.inbox_settings = InboxSettings()
     field_cache.configure(settings.field_cache_seconds)
 
     app.add_middleware(RequestIdMiddleware)

@@ -21,6 +21,7 @@ from creditdesk.credits.models import BillingCredit
 from creditdesk.db import Base
 from creditdesk.events.models import EventDelivery, EventSubscription
 from creditdesk.idempotency.models import IdempotencyRecord
+from creditdesk.inbox.models import InboxEvent
 from creditdesk.outbox.models import OutboxMessage
 from creditdesk.policy.models import PolicyVersion
 from creditdesk.reconciliation.models import ReconciliationFinding, ReconciliationRun
@@ -43,6 +44,7 @@ __all__ = [
     "EventSubscription",
     "FieldPermission",
     "IdempotencyRecord",
+    "InboxEvent",
     "LedgerEntry",
     "LedgerMemo",
     "OutboxMessage",

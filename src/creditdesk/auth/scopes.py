@@ -26,6 +26,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The OpenAPI extension that declares a route's scope, so it is documented
 # where it is enforced.
 ROUTE_KEY = "x-required-scope"
+# The OpenAPI extension naming how a route without a user credential is
+# authenticated instead (see :func:`vendor_authenticated`).
+AUTHENTICATED_BY = "x-authenticated-by"
 
 # Paths whose every route needs a scope beyond the method's default.
 _ADMIN_PATHS = ("/api/v1/admin/",)
@@ -80,6 +83,13 @@ def needs(scope: str) -> dict[str, Any]:
     if scope not in ALL_SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
     return {"openapi_extra": {ROUTE_KEY: scope}}
+
+
+def vendor_authenticated() -> dict[str, Any]:
+    """Route decorator arguments for a route a vendor calls: it takes no user
+    credential, so no scope applies; the route verifies the vendor's
+    signature itself. Documented in OpenAPI as needing no bearer token."""
+    return {"openapi_extra": {"security": [], AUTHENTICATED_BY: "vendor-signature"}}
 
 
 def required_scope(method: str, path: str, route: object | None) -> str:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 01:17:19.172080
+Create Date: 2026-12-04 01:29:40.545566
 """
 
 from collections.abc import Sequence
@@ -128,6 +128,41 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_field_permissions")),
         sa.UniqueConstraint("role", "entity", "field", name="uq_field_permission"),
     )
+    op.create_table(
+        "inbox_events",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("system", sa.String(length=32), nullable=False),
+        sa.Column("external_event_id", sa.String(length=200), nullable=False),
+        sa.Column("event_type", sa.String(length=100), nullable=False),
+        sa.Column("external_ref", sa.String(length=100), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "outcome",
+            sa.Enum(
+                "applied",
+                "ignored",
+                name="inbox_outcome",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=True,
+        ),
+        sa.Column("error", sa.String(length=500), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbox_events")),
+        sa.UniqueConstraint(
+            "system", "external_event_id", name="uq_inbox_events_system_event"
+        ),
+    )
+    with op.batch_alter_table("inbox_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_inbox_events_external_ref"), ["external_ref"], unique=False
+        )
+
     op.create_table(
         "outbox_messages",
         sa.Column(
@@ -1310,6 +1345,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_outbox_messages_due")
 
     op.drop_table("outbox_messages")
+    with op.batch_alter_table("inbox_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_inbox_events_external_ref"))
+
+    op.drop_table("inbox_events")
     op.drop_table("field_permissions")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_entries_occurred_at"))

@@ -1,0 +1,1 @@
+"""Events in: billing systems tell us, later, that a memo was applied."""
