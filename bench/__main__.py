@@ -1,5 +1,6 @@
 """``python -m bench``: API throughput against one server, the credit list
-over a large history, and audit verify.
+over a large history, audit verify, and billing (posting to the fake Zuora,
+reconciliation at scale).
 
 Every figure is printed with its target; a missed target is marked MISSED but
 the exit status stays 0, so the benchmark reports rather than gates.
@@ -15,12 +16,12 @@ import httpx
 import sqlalchemy as sa
 from rich.console import Console
 
-from bench import api_load, audit_run, list_load
+from bench import api_load, audit_run, billing_post, billing_recon, list_load
 from bench.databases import pg_server_url, pg_unreachable_reason
 from bench.report import MAX_LIST_P99_MS, Report, render
 from creditdesk.logs import configure_logging
 
-PHASES = ("api", "list", "audit")
+PHASES = ("api", "list", "audit", "billing")
 
 # What one part of the bench may fail with while the others still report.
 FAILURES = (RuntimeError, httpx.HTTPError, sa.exc.SQLAlchemyError)
@@ -36,7 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--only",
         choices=PHASES,
         help="run one phase: api (raising credits), list (GET /api/v1/credits "
-        "over a large history, as an agent and as finance), audit (verify)",
+        "over a large history, as an agent and as finance), audit (verify), "
+        "billing (posting to the fake Zuora, reconciliation)",
     )
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--audit-entries", type=int, default=1_000_000)
@@ -49,6 +51,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--list-warmup", type=int, default=30, help="per list page")
     parser.add_argument(
         "--list-depth", type=int, default=50, help="pages walked to the deep page"
+    )
+    parser.add_argument(
+        "--billing-credits",
+        type=int,
+        default=2_000,
+        help="approved credits posted per billing run (PostgreSQL only)",
+    )
+    parser.add_argument(
+        "--recon-credits",
+        type=int,
+        default=1_000_000,
+        help="credits and ledger memos seeded for reconciliation",
     )
     parser.add_argument(
         "--explain",
@@ -107,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "audit"):
         for backend in chosen:
             _run_audit(backend, args, report, console)
+    if args.only in (None, "billing"):
+        _run_posting(chosen, args, report, console)
+        for backend in chosen:
+            _run_recon(backend, args, report, console)
 
     render(report, console)
     console.print(f"bench finished in {time.monotonic() - started:.0f} s")
@@ -182,6 +200,33 @@ def _run_audit(
             )
         except FAILURES as error:
             report.notes.append(f"audit verify on {backend} failed: {error}")
+
+
+def _run_posting(
+    chosen: list[str], args: argparse.Namespace, report: Report, console: Console
+) -> None:
+    if "postgresql" not in chosen:
+        # SQLite serialises writers, so two workers would measure its lock.
+        report.notes.append("posting to the fake Zuora skipped: it needs PostgreSQL")
+        return
+    for workers in (1, 2):
+        try:
+            report.postings.append(
+                billing_post.run(args.billing_credits, workers, console)
+            )
+        except FAILURES as error:
+            report.notes.append(f"posting with {workers} worker(s) failed: {error}")
+
+
+def _run_recon(
+    backend: str, args: argparse.Namespace, report: Report, console: Console
+) -> None:
+    try:
+        report.recons.append(
+            billing_recon.run_backend(backend, args.recon_credits, console)
+        )
+    except FAILURES as error:
+        report.notes.append(f"reconciliation on {backend} failed: {error}")
 
 
 if __name__ == "__main__":

@@ -180,7 +180,7 @@ def history(
         case, left = open_case.get(agent_id, (None, 0))
         if case is None or left == 0:
             account_id = rng.randint(1, shape.accounts)
-            case = _case(
+            case = case_row(
                 len(cases) + 1,
                 agent_id=agent_id,
                 team_id=org.team_of[agent_id],
@@ -192,11 +192,11 @@ def history(
             left = rng.randint(1, shape.max_credits_per_case)
         open_case[agent_id] = (case, left - 1)
         status = rng.choices(statuses, weights)[0]
-        credits.append(_credit(index + 1, case, status, rng, created))
+        credits.append(credit_row(index + 1, case, status, rng, created))
     return cases, credits
 
 
-def _case(
+def case_row(
     case_id: int,
     *,
     agent_id: int,
@@ -224,7 +224,7 @@ def _case(
     }
 
 
-def _credit(
+def credit_row(
     credit_id: int,
     case: dict[str, Any],
     status: CreditStatus,

@@ -69,8 +69,8 @@ def seed(factory: sessionmaker[Session], shape: Shape, console: Console) -> Seed
         connection = session.connection()
         with Progress(console=console, transient=True) as progress:
             for model, rows in tables:
-                _insert(connection, model.__table__, rows, progress)
-        _after_bulk_load(connection, [model.__table__ for model, _ in tables])
+                insert_rows(connection, model.__table__, rows, progress)
+        after_bulk_load(connection, [model.__table__ for model, _ in tables])
 
     agent_id, finance_id = org.agent_ids[0], org.finance_id
     return SeededOrg(
@@ -82,7 +82,7 @@ def seed(factory: sessionmaker[Session], shape: Shape, console: Console) -> Seed
     )
 
 
-def _insert(
+def insert_rows(
     connection: sa.Connection,
     table: sa.Table,
     rows: list[dict[str, Any]],
@@ -90,11 +90,19 @@ def _insert(
 ) -> None:
     task = progress.add_task(f"seeding {table.name}", total=len(rows))
     for chunk in _chunks(rows):
-        if connection.dialect.name == "postgresql":
-            _copy(connection, table, chunk)
-        else:
-            connection.execute(table.insert(), chunk)
+        write_rows(connection, table, chunk)
         progress.advance(task, len(chunk))
+
+
+def write_rows(
+    connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
+) -> None:
+    """Insert ``rows`` (all with the same keys): COPY on PostgreSQL,
+    executemany elsewhere."""
+    if connection.dialect.name == "postgresql":
+        _copy(connection, table, rows)
+    else:
+        connection.execute(table.insert(), rows)
 
 
 def _copy(
@@ -113,7 +121,7 @@ def _copy_value(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, dict | list) else value
 
 
-def _after_bulk_load(connection: sa.Connection, tables: list[sa.Table]) -> None:
+def after_bulk_load(connection: sa.Connection, tables: list[sa.Table]) -> None:
     if connection.dialect.name != "postgresql":
         # The application never runs ANALYZE on SQLite, so neither does this.
         return

@@ -7,6 +7,8 @@ from rich.table import Table
 
 from bench.api_load import BackendResult
 from bench.audit_run import AuditResult
+from bench.billing_post import PostingRun
+from bench.billing_recon import ReconResult
 from bench.list_load import ListResult
 from bench.load import PhaseResult
 from bench.profiling import Profile
@@ -17,6 +19,8 @@ MAX_P99_MS = 50.0
 MAX_LIST_P99_MS = 50.0
 MAX_RSS_MB = 250.0
 MIN_AUDIT_RATE = 500_000.0
+MAX_RECON_SECONDS = 60.0
+MAX_RECON_RSS_MB = 1024.0
 
 
 @dataclass
@@ -26,6 +30,8 @@ class Report:
     api: list[BackendResult] = field(default_factory=list)
     audit: list[AuditResult] = field(default_factory=list)
     lists: list[ListResult] = field(default_factory=list)
+    postings: list[PostingRun] = field(default_factory=list)
+    recons: list[ReconResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -34,7 +40,11 @@ def render(report: Report, console: Console) -> None:
         console.print(_api_table(report))
     if report.lists:
         console.print(_list_table(report.lists))
-    if report.api or report.audit or report.lists:
+    if report.postings:
+        console.print(_posting_table(report.postings))
+    if report.recons:
+        console.print(_recon_table(report.recons))
+    if report.api or report.audit or report.lists or report.postings or report.recons:
         console.print(_targets_table(report))
     for result in report.api:
         _print_api_notes(result, console)
@@ -42,6 +52,9 @@ def render(report: Report, console: Console) -> None:
         _print_list_notes(result, console)
     for result in report.audit:
         console.print(f"audit {result.backend}: {result.details}")
+    _print_posting_notes(report.postings, console)
+    for recon in report.recons:
+        _print_recon_notes(recon, console)
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")
 
@@ -118,6 +131,7 @@ def _targets_table(report: Report) -> Table:
             f">= {MIN_AUDIT_RATE:,.0f}/s",
             "?" if rate is None else _verdict(rate >= MIN_AUDIT_RATE),
         )
+    _billing_targets(report, table)
     return table
 
 
@@ -228,3 +242,115 @@ def _print_list_notes(result: ListResult, console: Console) -> None:
                 console.print(
                     f"    {line}", markup=False, highlight=False, soft_wrap=True
                 )
+
+
+def _posting_table(runs: list[PostingRun]) -> Table:
+    table = Table(title="Posting to the fake Zuora (PostgreSQL, worker processes)")
+    for name in ("Workers", "credits", "s", "credits/s", "posted", "not posted"):
+        table.add_column(name, justify="left" if name[0].isupper() else "right")
+    table.add_column("duplicate memos", justify="right")
+    for run in runs:
+        table.add_row(
+            str(run.workers),
+            f"{run.credits:,}",
+            f"{run.seconds:.1f}",
+            f"{run.per_second:,.1f}",
+            f"{run.posted:,}",
+            f"{run.not_posted:,}",
+            str(run.duplicates),
+        )
+    return table
+
+
+def _recon_table(results: list[ReconResult]) -> Table:
+    table = Table(title="Reconciliation, ledger (seeding not counted)")
+    for name in ("Backend", "credits", "seed s", "run s", "peak RSS MB"):
+        table.add_column(name, justify="left" if name[0].isupper() else "right")
+    table.add_column("Findings")
+    for result in results:
+        counts = result.counts
+        table.add_row(
+            result.backend,
+            f"{result.credits:,}",
+            f"{result.seed_seconds:.0f}",
+            f"{result.seconds:.1f}",
+            f"{result.peak_rss_kib / 1024:.0f}",
+            f"{counts.get('mismatched')} mismatched, {counts.get('untracked')} "
+            f"untracked, {counts.get('missing')} missing"
+            + ("" if result.as_planted else " [bold red](not as planted)[/]"),
+        )
+    return table
+
+
+def _billing_targets(report: Report, table: Table) -> None:
+    for run in report.postings:
+        table.add_row(
+            f"posting, {run.workers} worker(s): duplicate memos",
+            "postgresql",
+            str(run.duplicates),
+            "0",
+            _verdict(run.duplicates == 0, len(run.failures)),
+        )
+        table.add_row(
+            f"posting, {run.workers} worker(s): credits not posted",
+            "postgresql",
+            f"{run.not_posted:,}",
+            "0",
+            _verdict(run.not_posted == 0, len(run.failures)),
+        )
+    for recon in report.recons:
+        rss_mb = recon.peak_rss_kib / 1024
+        table.add_row(
+            "reconciliation wall time",
+            recon.backend,
+            f"{recon.seconds:.1f} s",
+            f"< {MAX_RECON_SECONDS:.0f} s",
+            _verdict(recon.seconds < MAX_RECON_SECONDS),
+        )
+        table.add_row(
+            "reconciliation peak RSS (VmHWM)",
+            recon.backend,
+            f"{rss_mb:.0f} MB",
+            f"< {MAX_RECON_RSS_MB:.0f} MB",
+            _verdict(rss_mb < MAX_RECON_RSS_MB),
+        )
+        table.add_row(
+            "reconciliation findings as planted",
+            recon.backend,
+            "yes" if recon.as_planted else "no",
+            "yes",
+            _verdict(recon.as_planted),
+        )
+
+
+def _print_posting_notes(runs: list[PostingRun], console: Console) -> None:
+    by_workers = {run.workers: run for run in runs}
+    one, two = by_workers.get(1), by_workers.get(2)
+    if one and two and one.per_second:
+        console.print(
+            f"posting: 2 workers {two.per_second:,.1f}/s ÷ 1 worker "
+            f"{one.per_second:,.1f}/s = {two.per_second / one.per_second:.2f}"
+        )
+    for run in runs:
+        console.print(
+            f"  {run.workers} worker(s): seeded in {run.seed_seconds:.1f} s; "
+            f"{run.memos:,} memos at the fake"
+        )
+        for failure in run.failures:
+            console.print(f"  [bold red]{failure}[/]")
+
+
+def _print_recon_notes(result: ReconResult, console: Console) -> None:
+    planted = "" if result.as_planted else f"; planted {result.expected}"
+    console.print(f"reconciliation {result.backend}: {result.counts}{planted}")
+    if result.seconds < MAX_RECON_SECONDS:
+        return
+    console.print(
+        "  where the run's time went (sampled stacks): our functions, share of "
+        "samples with them on the stack"
+    )
+    for function, share in result.ours:
+        console.print(f"    {share:5.1f}%  {function}")
+    console.print("  innermost frame, by package")
+    for package, share in result.leaves:
+        console.print(f"    {share:5.1f}%  {package}")

@@ -22,9 +22,11 @@ reference says not to send the header on them.
 
 The tenant is in memory. Tests seed accounts and invoices, read ``memos``,
 move ``clock``, and use ``expire_tokens``, ``forget_idempotency_keys`` and
-``hold_in_flight``.
+``hold_in_flight``; ``after_create`` lets a test act between the tenant storing
+a new memo and the client hearing about it.
 """
 
+import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -72,6 +74,10 @@ class ZuoraFake:
     data: tenant.Tenant = field(default_factory=tenant.Tenant)
     faults: Faults = field(default_factory=Faults)
     token_requests: int = 0
+    # Called with a new memo's view once it is stored and its key kept, before
+    # the answer goes out. It runs on the server's event loop, so while it
+    # waits the client waits too: a test can kill the client right there.
+    after_create: Callable[[dict[str, Any]], None] | None = None
     _tokens: dict[str, datetime] = field(default_factory=dict)
     _keys: dict[str, _Keyed] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -212,20 +218,30 @@ class ZuoraFake:
             body = await request.body()
             version = request.headers.get("zuora-version", "")
 
+            created: list[dict[str, Any]] = []
+
             def run() -> Response:
                 with self._lock:
-                    return tenant.answer(
+                    before = self.data.memos_created
+                    response = tenant.answer(
                         create,
                         request.path_params,
                         tenant.parse_json(body),
                         self.clock(),
                         version,
                     )
+                    if self.data.memos_created != before:
+                        created.append(json.loads(response.body))
+                return response
 
             key = request.headers.get("idempotency-key")
             if key is None:
-                return run()
-            return self._once(key, request.method, request.url.path, body, run)
+                response = run()
+            else:
+                response = self._once(key, request.method, request.url.path, body, run)
+            if created and self.after_create is not None:
+                self.after_create(created[0])
+            return response
 
         return handle
 
