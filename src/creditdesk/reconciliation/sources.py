@@ -37,12 +37,14 @@ def source_for(system: str, session_factory: Any) -> MemoSource:
     A vendor whose settings are missing cannot be read, which is the caller's
     choice of system to correct, not a failure of the run.
 
-    TODO(reconciliation-vendors): SAP and Salesforce post credits but do not
-    list them yet; a paged read of A_CreditMemoRequest by creation date and a
-    SOQL query on blng__CreditNote__c would let them be reconciled.
+    TODO(reconciliation-vendors): Salesforce posts credits but does not list
+    them yet; a SOQL query on blng__CreditNote__c by credit note date, paged
+    with nextRecordsUrl, would let it be reconciled.
     """
     # Imported here: the sources import this module for VendorMemo.
     from creditdesk.billing.ledger import LedgerMemos  # noqa: PLC0415
+    from creditdesk.integrations.sap.memos import SapMemos  # noqa: PLC0415
+    from creditdesk.integrations.sap.settings import SapSettings  # noqa: PLC0415
     from creditdesk.integrations.zuora.memos import ZuoraMemos  # noqa: PLC0415
     from creditdesk.integrations.zuora.settings import (  # noqa: PLC0415
         get_zuora_settings,
@@ -55,6 +57,11 @@ def source_for(system: str, session_factory: Any) -> MemoSource:
         if zuora.is_configured:
             return ZuoraMemos(zuora)
         raise _not_configured(system, "CREDITDESK_ZUORA_")
+    if system == "sap":
+        sap = SapSettings()
+        if sap.is_configured:
+            return SapMemos(sap)
+        raise _not_configured(system, "CREDITDESK_SAP_")
     raise ValidationFailed.on(
         "system", f"reconciling {system} is not available yet; ledger is"
     )
