@@ -36,13 +36,15 @@ def source_for(system: str, session_factory: Any) -> MemoSource:
 
     A vendor whose settings are missing cannot be read, which is the caller's
     choice of system to correct, not a failure of the run.
-
-    TODO(reconciliation-vendors): Salesforce posts credits but does not list
-    them yet; a SOQL query on blng__CreditNote__c by credit note date, paged
-    with nextRecordsUrl, would let it be reconciled.
     """
     # Imported here: the sources import this module for VendorMemo.
     from creditdesk.billing.ledger import LedgerMemos  # noqa: PLC0415
+    from creditdesk.integrations.salesforce.memos import (  # noqa: PLC0415
+        SalesforceMemos,
+    )
+    from creditdesk.integrations.salesforce.settings import (  # noqa: PLC0415
+        SalesforceSettings,
+    )
     from creditdesk.integrations.sap.memos import SapMemos  # noqa: PLC0415
     from creditdesk.integrations.sap.settings import SapSettings  # noqa: PLC0415
     from creditdesk.integrations.zuora.memos import ZuoraMemos  # noqa: PLC0415
@@ -62,6 +64,17 @@ def source_for(system: str, session_factory: Any) -> MemoSource:
         if sap.is_configured:
             return SapMemos(sap)
         raise _not_configured(system, "CREDITDESK_SAP_")
+    if system == "salesforce":
+        salesforce = SalesforceSettings()
+        if not salesforce.is_configured:
+            raise _not_configured(system, "CREDITDESK_SALESFORCE_")
+        if not salesforce.multi_currency and salesforce.currency is None:
+            raise ValidationFailed.on(
+                "system",
+                "a single-currency Salesforce org needs "
+                "CREDITDESK_SALESFORCE_CURRENCY to be reconciled",
+            )
+        return SalesforceMemos(salesforce)
     raise ValidationFailed.on(
         "system", f"reconciling {system} is not available yet; ledger is"
     )
