@@ -12,10 +12,12 @@ from creditdesk.accounts.models import BillingSystem
 from creditdesk.billing.tasks import idempotency_key
 from creditdesk.clock import FrozenClock
 from creditdesk.errors import ValidationFailed
+from creditdesk.integrations.fakes.server import Fault
 from creditdesk.integrations.zuora.adapter import build_client
 from creditdesk.integrations.zuora.memos import ZuoraMemos
 from creditdesk.integrations.zuora.settings import get_zuora_settings
-from creditdesk.reconciliation.models import FindingKind
+from creditdesk.reconciliation.models import FindingKind, ReconciliationRun, RunStatus
+from creditdesk.reconciliation.service import BillingSystemFailed
 from creditdesk.reconciliation.sources import source_for
 from tests.integrations import reconcile_support as r
 from tests.integrations import zuora_support as z
@@ -77,9 +79,12 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         )
 
 
-def _source(tenant: z.Tenant, page_size: int = 99) -> ZuoraMemos:
+def _source(
+    tenant: z.Tenant, page_size: int = 99, waits: list[float] | None = None
+) -> ZuoraMemos:
     settings = z.settings_for(tenant.url)
-    return ZuoraMemos(settings, client=build_client(settings), page_size=page_size)
+    client = build_client(settings, sleep=(waits if waits is not None else []).append)
+    return ZuoraMemos(settings, client=client, page_size=page_size)
 
 
 def test_every_kind_of_discrepancy_is_found(scenario: Scenario) -> None:
@@ -163,3 +168,28 @@ def test_source_for_reads_zuora_only_when_configured(
     assert refused.value.issues[0].field == "system"
     assert isinstance(source, ZuoraMemos)
     assert sum(len(page) for page in source.memos(START, END)) == 4
+
+
+def test_a_tenant_that_stays_down_fails_the_run_with_a_502(
+    scenario: Scenario,
+) -> None:
+    waits: list[float] = []
+    scenario.tenant.fake.faults.add(
+        Fault("GET", "/object-query/credit-memos", status=503, times=3)
+    )
+    with pytest.raises(BillingSystemFailed) as failed:
+        r.reconcile(
+            scenario.factory,
+            scenario.clock,
+            system=BillingSystem.ZUORA,
+            source=_source(scenario.tenant, waits=waits),
+            start=START,
+            end=END,
+        )
+
+    assert failed.value.status == 502
+    assert len(waits) == 2
+    with scenario.factory() as session:
+        run = session.get_one(ReconciliationRun, failed.value.extra["run_id"])
+    assert run.status == RunStatus.FAILED
+    assert "503" in (run.error or "")
