@@ -23,7 +23,8 @@ from creditdesk.actors import Actor
 from creditdesk.audit import service as audit
 from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.db import read_only, transaction
-from creditdesk.errors import NotFound, ValidationFailed
+from creditdesk.errors import DomainError, NotFound, ValidationFailed
+from creditdesk.outbox.errors import PermanentError, TransientError
 from creditdesk.outbox.models import OutboxMessage
 from creditdesk.reconciliation.models import (
     FindingKind,
@@ -51,6 +52,14 @@ MAX_PERIOD_DAYS = 366
 _BATCH = 5_000
 
 Progress = Callable[[int], None]
+
+
+class BillingSystemFailed(DomainError):
+    """The billing system refused the listing or did not answer it."""
+
+    status = 502
+    type_slug = "billing-system-failed"
+    title = "The billing system could not be read"
 
 
 @dataclass(slots=True)
@@ -95,6 +104,13 @@ def reconcile(
     run_id = _open_run(session_factory, system, start, end, user, actor, now())
     try:
         counts = _compare(session_factory, run_id, system, source, start, end, progress)
+    except (TransientError, PermanentError) as exc:
+        # A vendor that is down or refuses is expected now and then: the
+        # caller is told which run failed and why, not handed a 500.
+        _close_run(session_factory, run_id, now(), error=str(exc)[:2000])
+        raise BillingSystemFailed(
+            f"reconciliation {run_id} failed: {exc}", extra={"run_id": run_id}
+        ) from exc
     except Exception as exc:
         _close_run(session_factory, run_id, now(), error=str(exc)[:2000])
         raise

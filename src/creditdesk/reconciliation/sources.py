@@ -34,15 +34,53 @@ class MemoSource(Protocol):
 def source_for(system: str, session_factory: Any) -> MemoSource:
     """Where reconciliation reads ``system``'s memos from.
 
-    TODO(reconciliation-vendors): only the built-in ledger lists its memos so
-    far; each vendor adapter needs a paged list of its credit memos (Zuora's
-    credit memo query, SAP's A_CreditMemoRequest by date, a SOQL query on
-    blng__CreditNote__c) to be reconciled.
+    A vendor whose settings are missing cannot be read, which is the caller's
+    choice of system to correct, not a failure of the run.
     """
-    from creditdesk.billing.ledger import LedgerMemos  # noqa: PLC0415 - cycle
+    # Imported here: the sources import this module for VendorMemo.
+    from creditdesk.billing.ledger import LedgerMemos  # noqa: PLC0415
+    from creditdesk.integrations.salesforce.memos import (  # noqa: PLC0415
+        SalesforceMemos,
+    )
+    from creditdesk.integrations.salesforce.settings import (  # noqa: PLC0415
+        SalesforceSettings,
+    )
+    from creditdesk.integrations.sap.memos import SapMemos  # noqa: PLC0415
+    from creditdesk.integrations.sap.settings import SapSettings  # noqa: PLC0415
+    from creditdesk.integrations.zuora.memos import ZuoraMemos  # noqa: PLC0415
+    from creditdesk.integrations.zuora.settings import (  # noqa: PLC0415
+        get_zuora_settings,
+    )
 
     if system == "ledger":
         return LedgerMemos(session_factory)
+    if system == "zuora":
+        zuora = get_zuora_settings()
+        if zuora.is_configured:
+            return ZuoraMemos(zuora)
+        raise _not_configured(system, "CREDITDESK_ZUORA_")
+    if system == "sap":
+        sap = SapSettings()
+        if sap.is_configured:
+            return SapMemos(sap)
+        raise _not_configured(system, "CREDITDESK_SAP_")
+    if system == "salesforce":
+        salesforce = SalesforceSettings()
+        if not salesforce.is_configured:
+            raise _not_configured(system, "CREDITDESK_SALESFORCE_")
+        if not salesforce.multi_currency and salesforce.currency is None:
+            raise ValidationFailed.on(
+                "system",
+                "a single-currency Salesforce org needs "
+                "CREDITDESK_SALESFORCE_CURRENCY to be reconciled",
+            )
+        return SalesforceMemos(salesforce)
     raise ValidationFailed.on(
         "system", f"reconciling {system} is not available yet; ledger is"
+    )
+
+
+def _not_configured(system: str, prefix: str) -> ValidationFailed:
+    return ValidationFailed.on(
+        "system", f"{system} is not configured here ({prefix}* settings)"
     )

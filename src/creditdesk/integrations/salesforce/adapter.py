@@ -79,7 +79,7 @@ class SalesforceAdapter:
         cls, settings: SalesforceSettings, *, clock: Clock
     ) -> "SalesforceAdapter":
         """An adapter sharing one signed-in client with all others like it."""
-        return cls(_shared_client(settings), settings=settings, clock=clock)
+        return cls(shared_client(settings), settings=settings, clock=clock)
 
     def post_credit(self, request: PostingRequest) -> PostingResult:
         """Create, allocate and post the note, or finish the one this key made."""
@@ -220,7 +220,7 @@ class SalesforceAdapter:
 
 
 @lru_cache(maxsize=8)
-def _shared_client(settings: SalesforceSettings) -> SalesforceClient:
+def shared_client(settings: SalesforceSettings) -> SalesforceClient:
     # One client per org keeps its token: a login per posting would spend the
     # org's login allowance and double every call.
     return SalesforceClient.connect(settings)

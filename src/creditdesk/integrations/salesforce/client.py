@@ -13,7 +13,7 @@ means later, so 403s are read here rather than by the shared call path.
 """
 
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -115,16 +115,33 @@ class SalesforceClient:
         return path if record_id is None else f"{path}/{record_id}"
 
     def query(self, soql: str) -> list[dict[str, Any]]:
-        """The records a SOQL query selects (one page is all creditdesk asks)."""
-        response = self._send(
-            "GET", f"{self.data_path}/query", params={"q": soql}, retry_safe=True
-        )
-        records = field_of(json_body(response, VENDOR), "records", vendor=VENDOR)
+        """The records of a SOQL query's first batch (enough for a lookup)."""
+        records, _ = self._batch(f"{self.data_path}/query", {"q": soql})
+        return records
+
+    def query_all(self, soql: str) -> Iterator[list[dict[str, Any]]]:
+        """Every record a SOQL query selects, one batch at a time, following
+        ``nextRecordsUrl`` until Salesforce says it is done."""
+        records, next_url = self._batch(f"{self.data_path}/query", {"q": soql})
+        yield records
+        while next_url is not None:
+            records, next_url = self._batch(next_url, None)
+            yield records
+
+    def _batch(
+        self, path: str, params: Mapping[str, str] | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        response = self._send("GET", path, params=params, retry_safe=True)
+        body = json_body(response, VENDOR)
+        records = field_of(body, "records", vendor=VENDOR)
         if not isinstance(records, list) or not all(
             isinstance(r, dict) for r in records
         ):
             raise BillingTransientError(f"{VENDOR}: malformed query answer")
-        return records
+        next_url = body.get("nextRecordsUrl")
+        if body.get("done") is False and not isinstance(next_url, str):
+            raise BillingTransientError(f"{VENDOR}: a query batch with no next one")
+        return records, next_url if body.get("done") is False else None
 
     def composite(self, subrequests: list[dict[str, Any]]) -> dict[str, Any]:
         """Run sub-requests in one all-or-nothing transaction.

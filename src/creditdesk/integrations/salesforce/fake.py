@@ -7,8 +7,11 @@ credentials flow (``POST /services/oauth2/token``, form-encoded, answering
 and ``@{ref.id}`` references, ``GET /services/data/vXX.X/query?q=`` and
 ``PATCH /services/data/vXX.X/sobjects/{sobject}/{id}`` (204). Data calls need
 ``Authorization: Bearer``; a bad or expired token answers 401
-``INVALID_SESSION_ID``. Only the three SOQL shapes the adapter sends are
-understood; anything else is ``MALFORMED_QUERY``.
+``INVALID_SESSION_ID``. Only the SOQL shapes creditdesk sends are understood
+(three lookups and the reconciliation's listing of credit notes by date);
+anything else is ``MALFORMED_QUERY``. A query answer holds at most
+``Org.query_batch_size`` records and names the rest with ``nextRecordsUrl``
+(``GET .../query/{locator}``), as Salesforce does.
 """
 
 import base64
@@ -16,6 +19,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -27,6 +31,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp
 
 from creditdesk.integrations.fakes.server import FaultInjector
+from creditdesk.integrations.payloads import json_bytes
 from creditdesk.integrations.salesforce import fake_composite, soql
 from creditdesk.integrations.salesforce.fake_org import (
     ALLOCATION,
@@ -47,6 +52,13 @@ _NOTE_BY_KEY = re.compile(
 _INVOICE_LINE = re.compile(
     r"SELECT Id FROM blng__InvoiceLine__c WHERE blng__Invoice__r\.Name = "  # noqa: S608
     rf"{_L} AND blng__Invoice__r\.blng__Account__c = {_L} ORDER BY Name LIMIT 1"
+)
+_DAY = r"(\d{4}-\d\d-\d\d)"
+_NOTES_DATED = re.compile(
+    r"SELECT Id, Name, (\w+), blng__Account__c, blng__TotalAmount__c, "  # noqa: S608
+    rf"blng__CreditNoteDate__c(, CurrencyIsoCode)? FROM {NOTE} "
+    rf"WHERE blng__CreditNoteDate__c >= {_DAY} AND blng__CreditNoteDate__c <= "
+    rf"{_DAY} ORDER BY blng__CreditNoteDate__c, Id"
 )
 _ALLOCATED = re.compile(
     rf"SELECT Id FROM {ALLOCATION} WHERE "  # noqa: S608
@@ -84,8 +96,19 @@ def create_app(org: Org | None = None) -> ASGIApp:
     def query(version: str, q: str, request: Request) -> Response:
         _authorise(org, request, version)
         records = _query(org, version, q)
-        body = {"totalSize": len(records), "done": True, "records": records}
-        return JSONResponse(body)
+        query_id = f"01g{secrets.token_hex(8)}"
+        return _batch(org, version, query_id, records, len(records))
+
+    @app.get("/services/data/{version}/query/{locator}")
+    def more(version: str, locator: str, request: Request) -> Response:
+        _authorise(org, request, version)
+        query_id, _, offset = locator.rpartition("-")
+        with org.lock:
+            kept = org.query_cursors.pop(locator, None)
+        if kept is None:
+            raise SalesforceError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        total, records = kept
+        return _batch(org, version, query_id, records, total, int(offset))
 
     @app.post("/services/data/{version}/composite")
     async def composite(version: str, request: Request) -> Response:
@@ -181,9 +204,48 @@ def _query(org: Org, version: str, q: str) -> list[dict[str, Any]]:
             name, account = soql.unquote(match[1]), soql.unquote(match[2])
             rows = org.invoice_lines(name, account)[:1]
             return [_record(version, "blng__InvoiceLine__c", r, ("Id",)) for r in rows]
+        if match := _NOTES_DATED.fullmatch(q):
+            return _notes_dated(org, version, match)
         if match := _ALLOCATED.fullmatch(q):
             return _allocations_of(org, version, soql.unquote(match[1]))
     raise SalesforceError(400, "MALFORMED_QUERY", f"unexpected query: {q}")
+
+
+def _batch(
+    org: Org,
+    version: str,
+    query_id: str,
+    records: list[dict[str, Any]],
+    total: int,
+    offset: int = 0,
+) -> Response:
+    size = org.query_batch_size
+    body: dict[str, Any] = {"totalSize": total, "done": len(records) <= size}
+    if len(records) > size:
+        locator = f"{query_id}-{offset + size}"
+        with org.lock:
+            org.query_cursors[locator] = (total, records[size:])
+        body["nextRecordsUrl"] = f"/services/data/{version}/query/{locator}"
+    body["records"] = records[:size]
+    # json_bytes writes the Decimal amounts as JSON numbers, as Salesforce does.
+    return Response(json_bytes(body), media_type="application/json")
+
+
+def _notes_dated(org: Org, version: str, match: re.Match[str]) -> list[dict]:
+    if match[1] != org.key_field:
+        raise SalesforceError(
+            400, "INVALID_FIELD", f"No such column '{match[1]}' on {NOTE}"
+        )
+    first, last = match[3], match[4]
+    rows = [
+        {**row, "blng__TotalAmount__c": org.note_total(row["Id"])}
+        for row in org.table(NOTE).values()
+        if first <= row["blng__CreditNoteDate__c"] <= last
+    ]
+    rows.sort(key=lambda row: (row["blng__CreditNoteDate__c"], row["Id"]))
+    fields = ["Id", "Name", match[1], "blng__Account__c", "blng__TotalAmount__c"]
+    fields += ["blng__CreditNoteDate__c"] + (["CurrencyIsoCode"] if match[2] else [])
+    return [_record(version, NOTE, row, tuple(fields)) for row in rows]
 
 
 def _allocations_of(org: Org, version: str, note_id: str) -> list[dict[str, Any]]:

@@ -62,8 +62,10 @@ class Org:
     ``open_world`` (the demo) treats every well-formed Account Id as existing
     and gives an unknown invoice name one line on first lookup.
     ``line_subtotal_limit`` stands for a validation rule an admin might add.
-    ``lose_composite_answers`` commits that many composite requests and then
-    answers 504, as a proxy that timed out after the org did the work.
+    ``query_batch_size`` is how many records one query answer holds (the
+    real default is 2,000). ``lose_composite_answers`` commits that many
+    composite requests and then answers 504, as a proxy that timed out after
+    the org did the work.
     """
 
     client_id: str = "creditdesk-fake"
@@ -73,6 +75,8 @@ class Org:
     open_world: bool = False
     line_subtotal_limit: Decimal | None = None
     lose_composite_answers: int = 0
+    # Records per query answer; the rest wait behind ``nextRecordsUrl``.
+    query_batch_size: int = 2000
     faults: Faults = field(default_factory=Faults)
     tokens: set[str] = field(default_factory=set)
     tokens_issued: int = 0
@@ -80,6 +84,10 @@ class Org:
     records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     requests: list[tuple[str, str, str]] = field(default_factory=list)
     composite_bodies: list[bytes] = field(default_factory=list)
+    # A query's size and its records not yet handed out, by locator.
+    query_cursors: dict[str, tuple[int, list[dict[str, Any]]]] = field(
+        default_factory=dict
+    )
     lock: threading.RLock = field(default_factory=threading.RLock)
     _serial: int = 0
 
@@ -101,6 +109,18 @@ class Org:
                 "blng__Account__c": account_id,
             }
             return [self._add_invoice_line(invoice_id) for _ in range(lines)]
+
+    def note_total(self, note_id: str) -> Decimal:
+        """blng__TotalAmount__c: the sum of the note's line subtotals."""
+        with self.lock:
+            return sum(
+                (
+                    Decimal(line["blng__Subtotal__c"])
+                    for line in self.table(LINE).values()
+                    if line["blng__CreditNote__c"] == note_id
+                ),
+                Decimal(0),
+            )
 
     def rows(self, sobject: str) -> list[dict[str, Any]]:
         with self.lock:

@@ -34,6 +34,9 @@ class SalesforceSettings(BaseSettings):
     # Multi-currency orgs carry CurrencyIsoCode on every record; a
     # single-currency org has no such field and refuses it.
     multi_currency: bool = True
+    # A single-currency org's currency, which its records do not name;
+    # reconciliation needs it to read their amounts.
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     @property

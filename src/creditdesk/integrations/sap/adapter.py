@@ -174,7 +174,17 @@ def build_adapter(
     settings = settings or SapSettings()
     if not settings.is_configured:
         raise PermanentError("billing system 'sap' is not configured")
-    client = VendorClient(
+    return SapAdapter(settings, build_client(settings, sleep=sleep, retry=retry))
+
+
+def build_client(
+    settings: SapSettings,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    retry: RetryPolicy | None = None,
+) -> VendorClient:
+    """A client for the system in ``settings``, signing in as they say."""
+    return VendorClient(
         vendor=VENDOR,
         base_url=settings.base_url,
         timeout_seconds=settings.timeout_seconds,
@@ -182,7 +192,6 @@ def build_adapter(
         auth=_auth(settings),
         sleep=sleep,
     )
-    return SapAdapter(settings, client)
 
 
 def _auth(settings: SapSettings) -> TokenSource:

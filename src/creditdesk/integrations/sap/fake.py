@@ -2,8 +2,10 @@
 
 It follows SAP's published OData V2 service: entity set
 ``A_CreditMemoRequest`` with a deep insert of ``to_Item`` and the items'
-``to_PricingElement``; ``$filter`` with ``eq`` on ``PurchaseOrderByCustomer``,
-``$top`` and ``$format=json``; CSRF tokens handed out to
+``to_PricingElement``; ``$filter`` with ``eq`` on ``PurchaseOrderByCustomer``
+or a ``CreationDate`` range, ``$orderby``, ``$top``, ``$skip``, server-side
+paging with a ``__next`` link when ``page_limit`` is set, and
+``$format=json`` (see ``fake_query``); CSRF tokens handed out to
 ``X-CSRF-Token: Fetch`` on a GET and bound to the session cookie, a stale
 one refused with ``403`` and ``X-CSRF-Token: Required``; OData error bodies
 (``{"error": {"code", "message": {"lang", "value"}, "innererror"}}``);
@@ -19,20 +21,21 @@ inject faults through ``FakeSap.faults`` and read what was created.
 
 import base64
 import itertools
-import re
 import secrets
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from creditdesk.clock import Clock, system_clock
 from creditdesk.integrations.fakes.server import FaultInjector, Faults
+from creditdesk.integrations.sap import fake_query
 from creditdesk.integrations.sap.adapter import ENTITY_SET, SERVICE_PATH
 from creditdesk.integrations.sap.fake_schema import ODataError, validated
 
@@ -40,7 +43,6 @@ TOKEN_PATH = "/sap/bc/sec/oauth2/token"  # noqa: S105 - a path, not a secret
 SESSION_COOKIE = "SAP_SESSIONID_FAK_100"
 ENTITY_TYPE = "API_CREDIT_MEMO_REQUEST_SRV.A_CreditMemoRequestType"
 _FIRST_NUMBER = 60000001
-_FILTER = re.compile(r"\s*PurchaseOrderByCustomer\s+eq\s+'((?:[^']|'')*)'\s*")
 
 
 @dataclass
@@ -53,8 +55,14 @@ class FakeSap:
     client_secret: str = "fake-secret"  # noqa: S105 - the fake's demo login
     # None: every sold-to party exists; otherwise only these do.
     customers: set[str] | None = None
+    # What a memo request's CreationDate is taken from.
+    clock: Clock = system_clock
+    # The most results one answer holds; more are behind its ``__next`` link.
+    page_limit: int | None = None
     faults: Faults = field(default_factory=Faults)
     memo_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Kept apart from the stored request, which is exactly what was sent.
+    created_on: dict[str, date] = field(default_factory=dict)
     csrf_fetches: int = 0
     tokens_issued: list[str] = field(default_factory=list)
     _sessions: dict[str, str] = field(default_factory=dict)
@@ -71,6 +79,18 @@ class FakeSap:
                 for memo in self.memo_requests.values()
                 if memo.get("PurchaseOrderByCustomer") == reference
             ]
+
+    def matching(self, query: fake_query.Query) -> list[dict[str, Any]]:
+        """The memo requests a query selects, in its order, before paging."""
+        with self._changed:
+            found = [
+                {**memo, "CreationDate": self.created_on[number]}
+                for number, memo in self.memo_requests.items()
+                if _selected(query, memo, self.created_on[number])
+            ]
+        for name in reversed(query.order_by):
+            found.sort(key=lambda memo, name=name: memo[name])
+        return found
 
     def wait_for_memo_requests(self, count: int, timeout: float = 10.0) -> bool:
         """Block until at least ``count`` memo requests exist (or time out)."""
@@ -131,6 +151,7 @@ class FakeSap:
             number = str(next(self._numbers))
             entity = {"CreditMemoRequest": number, **entity}
             self.memo_requests[number] = entity
+            self.created_on[number] = self.clock().date()
             self._changed.notify_all()
             return entity
 
@@ -172,11 +193,15 @@ def _routes(api: FastAPI, fake: FakeSap) -> None:
     @api.get(ENTITY_SET)
     async def query(request: Request) -> Response:
         _authenticate(fake, request)
-        reference, top = _query_options(request)
+        options = fake_query.parse(request.query_params, default_top=100)
         base = _service_url(request)
-        found = fake.by_reference(reference)[:top]
-        body = {"d": {"results": [_header_view(memo, base) for memo in found]}}
-        return _with_csrf(fake, request, JSONResponse(body))
+        found = fake.matching(options)[options.skip :]
+        size = min(options.top, fake.page_limit or options.top)
+        page = found[:size]
+        body: dict[str, Any] = {"results": [_header_view(m, base) for m in page]}
+        if len(found) > size and size < options.top:
+            body["__next"] = _next_link(request, options, size)
+        return _with_csrf(fake, request, JSONResponse({"d": body}))
 
     @api.post(ENTITY_SET)
     async def create(request: Request) -> Response:
@@ -189,7 +214,9 @@ def _routes(api: FastAPI, fake: FakeSap) -> None:
                 status_code=403,
                 headers={"x-csrf-token": "Required"},
             )
-        entity = fake._store(validated(await request.body(), fake.customers))
+        stored = fake._store(validated(await request.body(), fake.customers))
+        created = fake.created_on[stored["CreditMemoRequest"]]
+        entity = {**stored, "CreationDate": created}
         base = _service_url(request)
         uri = f"{base}/A_CreditMemoRequest('{entity['CreditMemoRequest']}')"
         body = {"d": _full_view(entity, base)}
@@ -240,21 +267,21 @@ def _with_csrf(fake: FakeSap, request: Request, response: Response) -> Response:
     return response
 
 
-def _query_options(request: Request) -> tuple[str, int]:
-    params = request.query_params
-    if params.get("$format", "json") != "json":
-        raise ODataError(400, "/IWFND/CM_MGW/096", "This fake answers JSON only")
-    match = _FILTER.fullmatch(params.get("$filter", ""))
-    if match is None:
-        raise ODataError(
-            400,
-            "/IWFND/CM_MGW/097",
-            "Only $filter=PurchaseOrderByCustomer eq '...' is supported",
-        )
-    top = params.get("$top", "100")
-    if not top.isdigit():
-        raise ODataError(400, "/IWFND/CM_MGW/098", f"Invalid $top value '{top}'")
-    return match[1].replace("''", "'"), int(top)
+def _selected(query: fake_query.Query, memo: dict[str, Any], created: date) -> bool:
+    if query.reference is not None:
+        return memo.get("PurchaseOrderByCustomer") == query.reference
+    assert query.created_from is not None and query.created_to is not None
+    return query.created_from <= created <= query.created_to
+
+
+def _next_link(request: Request, options: fake_query.Query, size: int) -> str:
+    # $top counts across pages, so the link asks for what is left of it.
+    params = {k: v for k, v in request.query_params.items() if k != "$skip"}
+    if "$top" in params:
+        params["$top"] = str(options.top - size)
+    params["$skiptoken"] = str(options.skip + size)
+    query = urlencode(params, quote_via=quote, safe="'$")
+    return f"{_service_url(request)}/A_CreditMemoRequest?{query}"
 
 
 def _service_url(request: Request) -> str:
@@ -264,8 +291,11 @@ def _service_url(request: Request) -> str:
 def _header_view(memo: dict[str, Any], base: str) -> dict[str, Any]:
     uri = f"{base}/A_CreditMemoRequest('{memo['CreditMemoRequest']}')"
     view = {key: value for key, value in memo.items() if key != "to_Item"}
+    created = datetime.combine(memo["CreationDate"], time.min, tzinfo=UTC)
     view.update(
         __metadata={"id": uri, "uri": uri, "type": ENTITY_TYPE},
+        # OData V2 JSON writes Edm.DateTime as milliseconds since 1970.
+        CreationDate=f"/Date({int(created.timestamp()) * 1000})/",
         TotalNetAmount=str(_net(memo)),
         OverallSDProcessStatus="A",
         to_Item={"__deferred": {"uri": f"{uri}/to_Item"}},

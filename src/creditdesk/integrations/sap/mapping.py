@@ -14,15 +14,17 @@ Where our values go:
 - ``ReferenceSDDocument`` is the invoice the credit is against, when given.
 """
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from creditdesk.billing.adapters import (
     BillingRejectedError,
+    BillingTransientError,
     PostingRequest,
     PostingResult,
 )
 from creditdesk.integrations.sap.settings import SapSettings
-from creditdesk.money import format_amount
+from creditdesk.money import MoneyError, format_amount, parse_amount
 
 KEY_CHARS = 35  # PurchaseOrderByCustomer
 SOLD_TO_CHARS = 10  # SoldToParty
@@ -75,6 +77,21 @@ def posting_result(entity: Any) -> PostingResult | None:
         applied=False,
         raw_status=status if isinstance(status, str) and status else "created",
     )
+
+
+def minor_units(value: Any, currency: str) -> int:
+    """An Edm.Decimal amount from SAP (a JSON string) in minor units."""
+    try:
+        amount = Decimal(value) if isinstance(value, str) else None
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite():
+        raise BillingTransientError(f"sap: malformed amount {value!r}")
+    try:
+        # SAP pads to the field's scale ("12.500"); trailing zeros say nothing.
+        return parse_amount(format(amount.normalize(), "f"), currency)
+    except MoneyError:
+        raise BillingTransientError(f"sap: malformed amount {value!r}") from None
 
 
 def odata_string(value: str) -> str:

@@ -14,7 +14,7 @@ and does only what is still to be done.
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -211,7 +211,9 @@ class ZuoraAdapter:
         if found is not None:
             memo_id = field_of(found, "id", vendor=VENDOR)
             memo = self._call("GET", f"/v1/creditmemos/{memo_id}")
-            amount = _minor(field_of(memo, "amount", vendor=VENDOR), request.currency)
+            amount = minor_units(
+                field_of(memo, "amount", vendor=VENDOR), request.currency
+            )
             if amount == request.amount_minor:
                 return memo
         raise error
@@ -279,35 +281,57 @@ class ZuoraAdapter:
         path: str,
         *,
         json: Any = None,
-        params: dict[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        response = self._client.request(
+        return call(
+            self._client,
+            self._settings,
             method,
             path,
-            expect=(200, 201, 409, 422),
-            # GETs read, the POSTs carry a key and the PUTs check first.
-            retry_safe=True,
             json=json,
             params=params,
-            headers={"Zuora-Version": self._settings.api_version, **(headers or {})},
+            headers=headers,
         )
-        body = json_body(response, VENDOR)
-        if not isinstance(body, dict):
-            raise BillingTransientError(f"zuora: malformed response to {method} {path}")
-        if response.status_code == 409:
-            raise BillingTransientError(
-                f"zuora: 409 on {method} {path}: a request with the same "
-                f"Idempotency-Key is still in progress: {_reasons(body)}"
-            )
-        if response.status_code == 422:
-            raise KeyReusedError(
-                f"zuora: 422 on {method} {path}: the Idempotency-Key was already "
-                f"used for a different request: {_reasons(body)}"
-            )
-        if body.get("success") is False:
-            _raise_refusal(method, path, body)
-        return body
+
+
+def call(
+    client: VendorClient,
+    settings: ZuoraSettings,
+    method: str,
+    path: str,
+    *,
+    json: Any = None,
+    params: Mapping[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One Zuora call: its answer, or Zuora's refusal as our error."""
+    response = client.request(
+        method,
+        path,
+        expect=(200, 201, 409, 422),
+        # GETs read, the POSTs carry a key and the PUTs check first.
+        retry_safe=True,
+        json=json,
+        params=params,
+        headers={"Zuora-Version": settings.api_version, **(headers or {})},
+    )
+    body = json_body(response, VENDOR)
+    if not isinstance(body, dict):
+        raise BillingTransientError(f"zuora: malformed response to {method} {path}")
+    if response.status_code == 409:
+        raise BillingTransientError(
+            f"zuora: 409 on {method} {path}: a request with the same "
+            f"Idempotency-Key is still in progress: {_reasons(body)}"
+        )
+    if response.status_code == 422:
+        raise KeyReusedError(
+            f"zuora: 422 on {method} {path}: the Idempotency-Key was already "
+            f"used for a different request: {_reasons(body)}"
+        )
+    if body.get("success") is False:
+        _raise_refusal(method, path, body)
+    return body
 
 
 def _credit_lines(
@@ -319,7 +343,7 @@ def _credit_lines(
     for item in items:
         if remaining == 0:
             break
-        owed = _minor(item.get("balance", 0), request.currency)
+        owed = minor_units(item.get("balance", 0), request.currency)
         take = min(owed, remaining)
         if take <= 0:
             continue
@@ -373,7 +397,7 @@ def _decimal(minor: int, currency: str) -> Decimal:
     return Decimal(format_amount(minor, currency))
 
 
-def _minor(value: Any, currency: str) -> int:
+def minor_units(value: Any, currency: str) -> int:
     """A Zuora amount in minor units; nothing owed counts as zero."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise BillingTransientError(f"zuora: malformed amount {value!r}")

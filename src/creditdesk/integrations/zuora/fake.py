@@ -9,7 +9,9 @@ It follows Zuora's published API reference for these operations:
 - ``POST /v1/invoices/{invoiceKey}/creditmemos`` (a memo from invoice items)
   and ``POST /v1/creditmemos`` (a memo from a product rate plan charge);
 - ``GET /v1/creditmemos/{creditMemoKey}``, ``PUT .../post``, ``PUT .../apply``;
-- ``GET /object-query/credit-memos`` with ``filter[]=field.EQ:value``.
+- ``GET /object-query/credit-memos`` with ``filter[]=field.OP:value`` (EQ,
+  GE, LE), ``sort[]=field.ASC|DESC``, ``expand[]=account``, ``pageSize`` (at
+  most 99) and the ``cursor`` its ``nextPage`` hands out.
 
 Business errors answer 200 with ``"success": false`` and ``reasons``, as the
 v1 API does. Idempotency is Zuora's documented behaviour for POST requests:
@@ -276,9 +278,18 @@ class ZuoraFake:
     async def _query(self, request: Request) -> Response:
         if not self._signed_in(request):
             return tenant.refusal(401, Refusal(90000011, _SIGN_IN))
-        filters = request.query_params.getlist("filter[]")
+        params = request.query_params
         with self._lock:
-            return tenant.answer(self.data.query_memos, filters)
+            return tenant.answer(
+                self.data.query_memos,
+                tenant.Query(
+                    filters=params.getlist("filter[]"),
+                    sort=params.getlist("sort[]"),
+                    expand=params.getlist("expand[]"),
+                    page_size=params.get("pageSize", "10"),
+                    cursor=params.get("cursor"),
+                ),
+            )
 
 
 def demo(base_url: str) -> tuple[FaultInjector, list[str]]:
