@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk.accounts.models import Account, BillingSystem
+from creditdesk.billing.adapters import BillingAdapter, PostingRequest, PostingResult
 from creditdesk.billing.ledger import account_balance
 from creditdesk.billing.models import LedgerMemo
 from creditdesk.cases.models import Case
@@ -107,3 +108,22 @@ def memos(factory: sessionmaker[Session], approved: Approved) -> list[LedgerMemo
 def balance(factory: sessionmaker[Session], approved: Approved) -> int:
     with factory() as session:
         return account_balance(session, approved.account_id)
+
+
+class SimulatedCrash(BaseException):
+    """The worker process dies: nothing after this point runs."""
+
+
+class CrashAfterPosting:
+    """The billing system accepts the memo, then our process dies before it
+    commits; wraps a real adapter."""
+
+    def __init__(self, real: BillingAdapter) -> None:
+        self.real = real
+
+    def post_credit(self, request: PostingRequest) -> PostingResult:
+        self.real.post_credit(request)
+        raise SimulatedCrash
+
+    def find_by_idempotency_key(self, key: str) -> PostingResult | None:
+        return self.real.find_by_idempotency_key(key)

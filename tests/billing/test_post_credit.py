@@ -29,7 +29,7 @@ from creditdesk.outbox.models import OutboxStatus
 from creditdesk.outbox.registry import CREDIT_POST
 from creditdesk.outbox.worker import Worker
 from tests.billing import support
-from tests.billing.support import Approved
+from tests.billing.support import Approved, CrashAfterPosting, SimulatedCrash
 
 # Far from the other suites' clocks, so these workers see only these messages.
 START = datetime(2000, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -185,24 +185,6 @@ def test_exhausted_retries_fail_the_credit_and_a_retry_posts_it(
 
     _assert_applied_once(session_factory, approved)
     assert support.credit(session_factory, approved).last_error is None
-
-
-class SimulatedCrash(BaseException):
-    """The worker process dies: nothing after this point runs."""
-
-
-class CrashAfterPosting:
-    """The vendor accepts the memo, then our process dies before committing."""
-
-    def __init__(self, real: BillingAdapter) -> None:
-        self.real = real
-
-    def post_credit(self, request: PostingRequest) -> PostingResult:
-        self.real.post_credit(request)
-        raise SimulatedCrash
-
-    def find_by_idempotency_key(self, key: str) -> PostingResult | None:
-        return self.real.find_by_idempotency_key(key)
 
 
 def test_a_crash_after_the_vendor_accepted_posts_exactly_once(

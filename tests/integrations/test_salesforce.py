@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk.accounts.models import Account, BillingSystem
 from creditdesk.billing.adapters import (
-    BillingAdapter,
     BillingRejectedError,
     BillingTransientError,
     PostingRequest,
@@ -37,7 +36,7 @@ from creditdesk.outbox.models import OutboxStatus
 from creditdesk.outbox.registry import CREDIT_POST
 from creditdesk.outbox.worker import Worker
 from tests.billing import support
-from tests.billing.support import Approved
+from tests.billing.support import Approved, CrashAfterPosting, SimulatedCrash
 
 # Earlier than the other suites' clocks, so these workers see only these
 # messages; every test leaves its message settled.
@@ -614,22 +613,6 @@ def test_a_lost_composite_answer_still_posts_one_note(
 
     _assert_applied_once(session_factory, org, approved)
     assert support.message(session_factory, approved).attempts == 2
-
-
-class SimulatedCrash(BaseException):
-    """The worker process dies after Salesforce accepted the note."""
-
-
-class CrashAfterPosting:
-    def __init__(self, real: BillingAdapter) -> None:
-        self.real = real
-
-    def post_credit(self, request: PostingRequest) -> PostingResult:
-        self.real.post_credit(request)
-        raise SimulatedCrash
-
-    def find_by_idempotency_key(self, key: str) -> PostingResult | None:
-        return self.real.find_by_idempotency_key(key)
 
 
 def test_a_crash_after_salesforce_accepted_posts_one_note(

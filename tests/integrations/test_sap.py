@@ -41,7 +41,7 @@ from creditdesk.outbox.models import OutboxStatus
 from creditdesk.outbox.registry import CREDIT_POST
 from creditdesk.outbox.worker import Worker
 from tests.billing import support
-from tests.billing.support import Approved
+from tests.billing.support import Approved, CrashAfterPosting, SimulatedCrash
 
 # Before every other suite's clock, so these workers claim only these
 # messages; every test settles its messages so no other worker sees them.
@@ -634,24 +634,6 @@ def test_a_validation_error_fails_the_credit_with_saps_message(
     assert message.status == OutboxStatus.DEAD
     assert message.attempts == 1
     assert sap.memos(_key(approved)) == []
-
-
-class SimulatedCrash(BaseException):
-    """The worker process dies: nothing after this point runs."""
-
-
-class CrashAfterPosting:
-    """SAP accepts the memo request, then our process dies before committing."""
-
-    def __init__(self, real: BillingAdapter) -> None:
-        self.real = real
-
-    def post_credit(self, request: PostingRequest) -> PostingResult:
-        self.real.post_credit(request)
-        raise SimulatedCrash
-
-    def find_by_idempotency_key(self, key: str) -> PostingResult | None:
-        return self.real.find_by_idempotency_key(key)
 
 
 def test_a_crash_after_sap_accepted_posts_exactly_one_memo_request(

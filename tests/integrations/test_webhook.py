@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk.accounts.models import Account, BillingSystem
 from creditdesk.billing.adapters import (
-    BillingAdapter,
     BillingRejectedError,
     BillingTransientError,
     PostingRequest,
@@ -32,7 +31,7 @@ from creditdesk.outbox.models import OutboxStatus
 from creditdesk.outbox.registry import CREDIT_POST
 from creditdesk.outbox.worker import Worker
 from tests.billing import support
-from tests.billing.support import Approved
+from tests.billing.support import Approved, CrashAfterPosting, SimulatedCrash
 
 # Earlier than the other suites' clocks (and not the Salesforce suite's).
 START = datetime(1992, 6, 7, 8, 9, 10, tzinfo=UTC)
@@ -434,22 +433,6 @@ def test_a_refusal_fails_the_posting_with_the_receivers_words(
     assert credit.status == CreditStatus.POSTING_FAILED
     assert "closed in this billing system" in (credit.last_error or "")
     assert (message.status, message.attempts) == (OutboxStatus.DEAD, 1)
-
-
-class SimulatedCrash(BaseException):
-    """The worker process dies after the receiver accepted the credit."""
-
-
-class CrashAfterPosting:
-    def __init__(self, real: BillingAdapter) -> None:
-        self.real = real
-
-    def post_credit(self, request: PostingRequest) -> PostingResult:
-        self.real.post_credit(request)
-        raise SimulatedCrash
-
-    def find_by_idempotency_key(self, key: str) -> PostingResult | None:
-        return self.real.find_by_idempotency_key(key)
 
 
 def test_a_crash_after_the_receiver_accepted_posts_once(

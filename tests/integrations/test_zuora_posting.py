@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk.accounts.models import Account, BillingSystem
-from creditdesk.billing.adapters import BillingAdapter, PostingRequest, PostingResult
+from creditdesk.billing.adapters import BillingAdapter
 from creditdesk.billing.registry import adapter_for
 from creditdesk.billing.tasks import PostCredit, idempotency_key
 from creditdesk.clock import FrozenClock
@@ -23,7 +23,7 @@ from creditdesk.outbox.models import OutboxStatus
 from creditdesk.outbox.registry import CREDIT_POST
 from creditdesk.outbox.worker import Worker
 from tests.billing import support
-from tests.billing.support import Approved
+from tests.billing.support import Approved, CrashAfterPosting, SimulatedCrash
 from tests.integrations import zuora_support as z
 
 # Earlier than every other suite's clock, so these workers claim only the
@@ -160,24 +160,6 @@ def test_a_transient_failure_is_posted_on_the_outboxs_retry(
     [memo] = tenant.fake.memos_with_key(_key(approved))
     credit = support.credit(session_factory, approved)
     assert (credit.status, credit.external_ref) == (CreditStatus.APPLIED, memo.number)
-
-
-class CrashAfterPosting:
-    """Zuora accepts the memo, then our process dies before committing."""
-
-    def __init__(self, real: ZuoraAdapter) -> None:
-        self.real = real
-
-    def post_credit(self, request: PostingRequest) -> PostingResult:
-        self.real.post_credit(request)
-        raise SimulatedCrash
-
-    def find_by_idempotency_key(self, key: str) -> PostingResult | None:
-        return self.real.find_by_idempotency_key(key)
-
-
-class SimulatedCrash(BaseException):
-    """The worker process dies: nothing after this point runs."""
 
 
 @pytest.mark.parametrize("hours_later", [0, 25], ids=["within 24h", "after 24h"])
