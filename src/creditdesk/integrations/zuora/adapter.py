@@ -35,8 +35,12 @@ from creditdesk.integrations.http import (
     field_of,
     json_body,
 )
+from creditdesk.integrations.zuora.amounts import (
+    as_decimal,
+    credit_lines,
+    minor_units,
+)
 from creditdesk.integrations.zuora.settings import ZuoraSettings, get_zuora_settings
-from creditdesk.money import MoneyError, format_amount, parse_amount
 
 log = structlog.get_logger(__name__)
 
@@ -162,7 +166,7 @@ class ZuoraAdapter:
         items = field_of(listing, "invoiceItems", vendor=VENDOR)
         body = {
             **self._memo_fields(request),
-            "items": _credit_lines(items, request, invoice_ref),
+            "items": credit_lines(items, request, invoice_ref),
         }
         return self._create(f"{invoice_path}/creditmemos", body, request)
 
@@ -179,7 +183,7 @@ class ZuoraAdapter:
             "charges": [
                 {
                     "chargeId": self._settings.charge_id,
-                    "amount": _decimal(request.amount_minor, request.currency),
+                    "amount": as_decimal(request.amount_minor, request.currency),
                 }
             ],
         }
@@ -334,38 +338,6 @@ def call(
     return body
 
 
-def _credit_lines(
-    items: list[dict[str, Any]], request: PostingRequest, invoice_ref: str
-) -> list[dict[str, Any]]:
-    """The invoice items to credit, in order, up to what each still owes."""
-    remaining = request.amount_minor
-    lines = []
-    for item in items:
-        if remaining == 0:
-            break
-        owed = minor_units(item.get("balance", 0), request.currency)
-        take = min(owed, remaining)
-        if take <= 0:
-            continue
-        lines.append(
-            {
-                "invoiceItemId": item["id"],
-                "amount": _decimal(take, request.currency),
-                "skuName": item.get("chargeName") or "",
-            }
-        )
-        remaining -= take
-    if remaining > 0:
-        owed_total = request.amount_minor - remaining
-        raise BillingRejectedError(
-            f"zuora: invoice {invoice_ref} has "
-            f"{format_amount(owed_total, request.currency)} {request.currency} "
-            f"left to credit, less than "
-            f"{format_amount(request.amount_minor, request.currency)}"
-        )
-    return lines
-
-
 def _raise_refusal(method: str, path: str, body: dict[str, Any]) -> None:
     reasons = body.get("reasons") or []
     codes = [str(r.get("code", "")) for r in reasons if isinstance(r, dict)]
@@ -391,22 +363,6 @@ def _unapplied(memo: dict[str, Any]) -> Decimal:
 def _segment(key: str) -> str:
     """An account or invoice key as one path segment, whatever it contains."""
     return quote(key, safe="")
-
-
-def _decimal(minor: int, currency: str) -> Decimal:
-    return Decimal(format_amount(minor, currency))
-
-
-def minor_units(value: Any, currency: str) -> int:
-    """A Zuora amount in minor units; nothing owed counts as zero."""
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise BillingTransientError(f"zuora: malformed amount {value!r}")
-    if value <= 0:
-        return 0
-    try:
-        return parse_amount(format(Decimal(value).normalize(), "f"), currency)
-    except MoneyError:
-        raise BillingTransientError(f"zuora: malformed amount {value!r}") from None
 
 
 def zuora_adapter(

@@ -7,9 +7,7 @@ documented category (20 invalid value, 21 unknown field, 22 missing field, 30
 rule restriction, 40 not found, 50 locking contention).
 """
 
-import base64
 import json
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,20 +19,10 @@ from urllib.parse import parse_qs
 from starlette.responses import Response
 
 from creditdesk.integrations.payloads import json_bytes
+from creditdesk.integrations.zuora import fake_query as object_query
+from creditdesk.integrations.zuora.fake_query import Query, Refusal
 
-_FILTER = re.compile(r"^(?P<field>\w+)\.(?P<op>EQ|GE|LE):(?P<value>.*)$", re.IGNORECASE)
-_SORT = re.compile(r"^(?P<field>\w+)\.(?P<order>ASC|DESC)$", re.IGNORECASE)
-_MAX_PAGE = 99
 _VERSION_WITH_AMOUNT = (224, 0)
-
-
-class Refusal(Exception):
-    """One entry of Zuora's ``reasons``."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 IN_FLIGHT = Refusal(
@@ -82,17 +70,6 @@ def parse_json(body: bytes) -> dict[str, Any]:
 
 def parse_form(body: bytes) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body.decode()).items()}
-
-
-@dataclass
-class Query:
-    """An object query's parameters, as they came."""
-
-    filters: list[str]
-    sort: list[str] = field(default_factory=list)
-    expand: list[str] = field(default_factory=list)
-    page_size: str = "10"
-    cursor: str | None = None
 
 
 @dataclass
@@ -207,26 +184,14 @@ class Tenant:
 
     def query_memos(self, query: Query) -> dict[str, Any]:
         rows = [_object_row(m) for m in self.memos.values()]
-        for text in query.filters:
-            rows = [row for row in rows if _passes(row, text)]
-        for text in reversed(query.sort):
-            match = _SORT.match(text)
-            if match is None:
-                raise Refusal(50000020, f"Unsupported sort: {text}")
-            rows.sort(
-                key=_sort_key(match["field"].lower()),
-                reverse=match["order"].upper() == "DESC",
-            )
+        rows = object_query.sorted_rows(
+            object_query.filtered(rows, query.filters), query.sort
+        )
         if "account" in (e.lower() for e in query.expand):
             for row in rows:
                 account = self.accounts[row["accountId"]]
                 row["account"] = {"id": account.id, "accountNumber": account.number}
-        size = _page_size(query.page_size)
-        start = _offset(query.cursor)
-        page = rows[start : start + size]
-        more = start + size < len(rows)
-        # The object query API answers with data and a cursor, no success flag.
-        return {"data": page, "nextPage": _cursor(start + size) if more else None}
+        return object_query.page(rows, query.page_size, query.cursor)
 
     # -- changes ------------------------------------------------------------
 
@@ -399,52 +364,6 @@ def _object_row(memo: Memo) -> dict[str, Any]:
         "status": memo.status,
         **memo.custom,
     }
-
-
-def _passes(row: dict[str, Any], text: str) -> bool:
-    match = _FILTER.match(text)
-    if match is None:
-        raise Refusal(50000020, f"Unsupported filter: {text}")
-    value = _field(row, match["field"].lower())
-    wanted = match["value"]
-    operator = match["op"].upper()
-    if operator == "EQ":
-        return value == wanted
-    # Only dates are compared here, and ISO dates order as text.
-    if value is None:
-        return False
-    return value >= wanted if operator == "GE" else value <= wanted
-
-
-def _sort_key(lowered: str) -> Callable[[dict[str, Any]], str]:
-    return lambda row: _field(row, lowered) or ""
-
-
-def _page_size(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= _MAX_PAGE:
-        raise Refusal(50000020, f"pageSize must be from 1 to {_MAX_PAGE}.")
-    return int(text)
-
-
-def _cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _offset(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        return int(json.loads(base64.urlsafe_b64decode(cursor))["offset"])
-    except (ValueError, KeyError, TypeError):
-        raise Refusal(50000020, "The cursor is not valid.") from None
-
-
-def _field(row: dict[str, Any], lowered: str) -> str | None:
-    # Object query parameters match field names case-insensitively.
-    for name, value in row.items():
-        if name.lower() == lowered:
-            return None if value is None else str(value)
-    return None
 
 
 def _reduce(invoice: Invoice, amount: Decimal) -> None:

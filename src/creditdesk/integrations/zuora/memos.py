@@ -14,12 +14,8 @@ from typing import Any
 
 from creditdesk.billing.adapters import BillingTransientError
 from creditdesk.integrations.http import VendorClient, field_of
-from creditdesk.integrations.zuora.adapter import (
-    VENDOR,
-    call,
-    minor_units,
-    shared_client,
-)
+from creditdesk.integrations.zuora.adapter import VENDOR, call, shared_client
+from creditdesk.integrations.zuora.amounts import minor_units
 from creditdesk.integrations.zuora.settings import ZuoraSettings
 from creditdesk.reconciliation.sources import VendorMemo
 
