@@ -23,7 +23,11 @@ from creditdesk.db import create_engine, make_session_factory, transaction
 from creditdesk.outbox.registry import CREDIT_POST
 from creditdesk.outbox.worker import Worker
 from creditdesk.reconciliation import service
-from creditdesk.reconciliation.models import ReconciliationFinding, ReconciliationRun
+from creditdesk.reconciliation.models import (
+    FindingKind,
+    ReconciliationFinding,
+    ReconciliationRun,
+)
 from creditdesk.reconciliation.sources import MemoSource
 from tests.billing import support
 from tests.billing.support import Approved
@@ -112,3 +116,32 @@ def reconcile(
         )
         session.expunge_all()
     return counts, found
+
+
+def assert_one_of_each_kind(
+    counts: dict[str, int],
+    found: list[ReconciliationFinding],
+    *,
+    missing: int,
+    mismatched: int,
+    untracked_ref: str,
+    untracked_key: str = "manual-adjustment-1",
+) -> None:
+    """What every vendor's scenario plants: two memos that match, one changed
+    from 11.00 to 11.01, one raised by hand under ``untracked_key``, and
+    one approved credit that never reached the vendor."""
+    assert counts == {
+        "vendor_memos": 4,
+        "matched": 2,
+        "untracked": 1,
+        "missing": 1,
+        "mismatched": 1,
+    }
+    by_kind = {f.kind: f for f in found}
+    assert by_kind[FindingKind.MISSING].credit_id == missing
+    changed = by_kind[FindingKind.MISMATCHED]
+    assert changed.credit_id == mismatched
+    assert (changed.our_amount_minor, changed.vendor_amount_minor) == (1_100, 1_101)
+    untracked = by_kind[FindingKind.UNTRACKED]
+    assert (untracked.external_ref, untracked.credit_id) == (untracked_ref, None)
+    assert untracked.idempotency_key == untracked_key

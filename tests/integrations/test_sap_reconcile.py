@@ -20,7 +20,6 @@ from creditdesk.integrations.sap import SapSettings, build_adapter
 from creditdesk.integrations.sap.adapter import build_client
 from creditdesk.integrations.sap.fake import FakeSap, create_app
 from creditdesk.integrations.sap.memos import SapMemos
-from creditdesk.reconciliation.models import FindingKind
 from creditdesk.reconciliation.sources import source_for
 from tests.integrations import reconcile_support as r
 
@@ -124,27 +123,14 @@ def test_every_kind_of_discrepancy_is_found(scenario: Scenario) -> None:
         end=END,
     )
 
-    assert counts == {
-        "vendor_memos": 4,
-        "matched": 2,
-        "untracked": 1,
-        "missing": 1,
-        "mismatched": 1,
-    }
-    by_kind = {f.kind: f for f in found}
-    assert by_kind[FindingKind.MISSING].credit_id == scenario.missing
-    mismatched = by_kind[FindingKind.MISMATCHED]
-    assert mismatched.credit_id == scenario.mismatched
-    assert (mismatched.our_amount_minor, mismatched.vendor_amount_minor) == (
-        1_100,
-        1_101,
+    r.assert_one_of_each_kind(
+        counts,
+        found,
+        missing=scenario.missing,
+        mismatched=scenario.mismatched,
+        untracked_ref=scenario.untracked_ref,
+        untracked_key=PREFIX + "manual-adjustment-1",
     )
-    untracked = by_kind[FindingKind.UNTRACKED]
-    assert (untracked.external_ref, untracked.credit_id) == (
-        scenario.untracked_ref,
-        None,
-    )
-    assert untracked.idempotency_key == PREFIX + "manual-adjustment-1"
 
 
 def test_the_listing_pages_with_top_and_skip(scenario: Scenario) -> None:
