@@ -8,7 +8,9 @@ attempt got through.
 """
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from sqlalchemy.orm import Session
 
 from creditdesk.outbox.errors import PermanentError, TransientError
 
@@ -87,4 +89,18 @@ class BillingAdapter(Protocol):
 
     def void_credit(self, request: VoidRequest) -> VoidResult:
         """Reverse the memo, or answer as before if this key already did."""
+        ...
+
+
+@runtime_checkable
+class InTransactionAdapter(Protocol):
+    """A billing system kept in our own database, such as the built-in ledger.
+
+    It posts inside the job's transaction, so the memo, the credit's new state
+    and the message's delivery commit together: no crash can fall between the
+    system accepting the memo and our recording it.
+    """
+
+    def post_within(self, session: Session, request: PostingRequest) -> PostingResult:
+        """Raise the memo in ``session``, or return the one this key raised."""
         ...

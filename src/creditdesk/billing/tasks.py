@@ -1,7 +1,8 @@
 """The ``credit.post`` job: post an approved credit to its billing system once;
 and the ``credit.void`` job: reverse a voided credit's memo there once.
 
-Three steps, so that no transaction stays open while a vendor answers:
+A remote system is posted in three steps, so that no transaction stays open
+while a vendor answers:
 
 1. lock the credit and move it to ``posting`` (commit);
 2. call the account's billing adapter, keyed by the outbox message id;
@@ -10,8 +11,9 @@ Three steps, so that no transaction stays open while a vendor answers:
 
 If the worker dies between 2 and 3, the lease expires, another worker runs the
 job again and the adapter's idempotency key turns the second post into a
-lookup of the first. Voiding follows the same three steps, keyed by the
-``credit.void`` message's id.
+lookup of the first. A system in our own database (the built-in ledger) is
+posted in one transaction holding all three steps. Voiding follows the same
+three steps, keyed by the ``credit.void`` message's id.
 """
 
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from creditdesk.approvals.models import WorkItemKind
 from creditdesk.audit import service as audit
 from creditdesk.billing.adapters import (
     BillingAdapter,
+    InTransactionAdapter,
     PostingRequest,
     PostingResult,
     VoidRequest,
@@ -67,6 +70,7 @@ class AdapterFactory(Protocol):
 class _Posting:
     request: PostingRequest
     system: BillingSystem
+    adapter: BillingAdapter
     resumed: bool
 
 
@@ -80,11 +84,10 @@ class PostCredit:
         credit_id = _credit_id(context.claim.payload)
         actor = Actor.system(Channel.WORKER, name=context.worker_id)
 
-        posting = _start(context, credit_id, actor)
-        if posting is None:
-            return
-
         try:
+            posting = self._start(context, credit_id, actor)
+            if posting is None:
+                return
             result = self._post(context, posting)
         except PermanentError as exc:
             # Rejected by the vendor, or no adapter for its system.
@@ -106,13 +109,46 @@ class PostCredit:
         actor = Actor.system(Channel.WORKER, name=context.worker_id)
         _give_up(context, credit_id, actor, error)
 
+    def _start(
+        self, context: HandlerContext, credit_id: int, actor: Actor
+    ) -> _Posting | None:
+        """Move the credit to ``posting``; None when there is nothing left to
+        send, because it is no longer postable or it was posted in this same
+        transaction."""
+        with transaction(context.session_factory) as session:
+            credit = _load(session, credit_id)
+            if credit.status not in _POSTABLE:
+                log.info(
+                    "billing.post_skipped",
+                    credit_id=credit_id,
+                    status=credit.status.value,
+                )
+                return None
+
+            resumed = credit.status != CreditStatus.APPROVED
+            if credit.status != CreditStatus.POSTING:
+                lifecycle.start_posting(session, credit, actor=actor, now=context.now())
+
+            account = session.get_one(Account, credit.account_id)
+            request = _request(credit, account, idempotency_key(context.claim.id))
+            adapter = self._adapter_factory(
+                account.billing_system,
+                session_factory=context.session_factory,
+                settings=context.settings,
+                clock=context.clock,
+            )
+            if not isinstance(adapter, InTransactionAdapter):
+                return _Posting(request, account.billing_system, adapter, resumed)
+
+            # First, so that a worker that lost its lease changes nothing.
+            context.mark_delivered(session)
+            result = adapter.post_within(session, request)
+            _record_result(session, context, credit, actor, result, resumed=resumed)
+        _log_posted(credit_id, account.billing_system, result)
+        return None
+
     def _post(self, context: HandlerContext, posting: _Posting) -> PostingResult:
-        adapter = self._adapter_factory(
-            posting.system,
-            session_factory=context.session_factory,
-            settings=context.settings,
-            clock=context.clock,
-        )
+        adapter = posting.adapter
         key = posting.request.idempotency_key
         if posting.resumed or context.claim.attempts > 1:
             found = adapter.find_by_idempotency_key(key)
@@ -134,24 +170,6 @@ def _credit_id(payload: dict[str, Any]) -> int:
     return credit_id
 
 
-def _start(context: HandlerContext, credit_id: int, actor: Actor) -> _Posting | None:
-    with transaction(context.session_factory) as session:
-        credit = _load(session, credit_id)
-        if credit.status not in _POSTABLE:
-            log.info(
-                "billing.post_skipped", credit_id=credit_id, status=credit.status.value
-            )
-            return None
-
-        resumed = credit.status != CreditStatus.APPROVED
-        if credit.status != CreditStatus.POSTING:
-            lifecycle.start_posting(session, credit, actor=actor, now=context.now())
-
-        account = session.get_one(Account, credit.account_id)
-        request = _request(credit, account, idempotency_key(context.claim.id))
-        return _Posting(request, account.billing_system, resumed)
-
-
 def _finish(
     context: HandlerContext,
     credit_id: int,
@@ -163,12 +181,26 @@ def _finish(
         # First, so that a worker that lost its lease changes nothing.
         context.mark_delivered(session)
         credit = _load(session, credit_id)
-        now = context.now()
+        _record_result(session, context, credit, actor, result, resumed=posting.resumed)
+    _log_posted(credit_id, posting.system, result)
 
-        lifecycle.record_posted(
-            session, credit, external_ref=result.external_ref, actor=actor, now=now
-        )
-        # A retried posting that went through settles its handoff too.
+
+def _record_result(
+    session: Session,
+    context: HandlerContext,
+    credit: BillingCredit,
+    actor: Actor,
+    result: PostingResult,
+    *,
+    resumed: bool,
+) -> None:
+    now = context.now()
+    lifecycle.record_posted(
+        session, credit, external_ref=result.external_ref, actor=actor, now=now
+    )
+    if resumed:
+        # A retried posting that went through settles its handoff too. Only a
+        # credit that failed its posting before can have one.
         handoffs.finish_open(
             session,
             credit.id,
@@ -177,16 +209,18 @@ def _finish(
             actor=actor,
             now=now,
         )
-        if result.applied:
-            lifecycle.record_applied(session, credit, actor=actor, now=now)
-            resolve_if_settled(
-                session, credit.case_id, actor=actor, now=now, settings=context.settings
-            )
+    if result.applied:
+        lifecycle.record_applied(session, credit, actor=actor, now=now)
+        resolve_if_settled(
+            session, credit.case_id, actor=actor, now=now, settings=context.settings
+        )
 
+
+def _log_posted(credit_id: int, system: BillingSystem, result: PostingResult) -> None:
     log.info(
         "billing.credit_posted",
         credit_id=credit_id,
-        system=posting.system.value,
+        system=system.value,
         external_ref=result.external_ref,
         applied=result.applied,
     )
@@ -196,8 +230,12 @@ def _give_up(context: HandlerContext, credit_id: int, actor: Actor, error: str) 
     with transaction(context.session_factory) as session:
         context.mark_dead(session, error)
         credit = _load(session, credit_id)
+        now = context.now()
+        if credit.status == CreditStatus.APPROVED:
+            # The attempt was rolled back before it could record its start
+            # (say no adapter could be built); it still counts as one.
+            lifecycle.start_posting(session, credit, actor=actor, now=now)
         if credit.status == CreditStatus.POSTING:
-            now = context.now()
             lifecycle.record_posting_failed(
                 session, credit, error=error, actor=actor, now=now
             )
