@@ -8,11 +8,14 @@ attempt got through.
 """
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
 from creditdesk.outbox.errors import PermanentError, TransientError
+
+if TYPE_CHECKING:
+    from creditdesk.accounts.models import Account
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,15 @@ class InTransactionAdapter(Protocol):
     system accepting the memo and our recording it.
     """
 
-    def post_within(self, session: Session, request: PostingRequest) -> PostingResult:
-        """Raise the memo in ``session``, or return the one this key raised."""
+    def post_within(
+        self,
+        session: Session,
+        request: PostingRequest,
+        *,
+        account: "Account",
+        retrying: bool,
+    ) -> PostingResult:
+        """Raise the memo on ``account`` in ``session``; when ``retrying`` (an
+        earlier attempt may have got through), first return the memo this key
+        already raised, if any."""
         ...

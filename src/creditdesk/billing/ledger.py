@@ -42,19 +42,30 @@ class LedgerAdapter:
         self._session_factory = session_factory
         self._clock = clock
 
-    def post_within(self, session: Session, request: PostingRequest) -> PostingResult:
-        """Raise and apply a memo in the caller's transaction, or return the one
-        this key already raised."""
-        memo = _memo_by_key(session, request.idempotency_key)
+    def post_within(
+        self,
+        session: Session,
+        request: PostingRequest,
+        *,
+        account: Account,
+        retrying: bool,
+    ) -> PostingResult:
+        """Raise and apply a memo in the caller's transaction; when
+        ``retrying``, first return the one this key already raised, if any."""
+        memo = _memo_by_key(session, request.idempotency_key) if retrying else None
         if memo is None:
-            memo = _raise_and_apply(session, request, self._clock)
+            memo = _raise_and_apply(session, request, account, self._clock)
         return _result(memo)
 
     def post_credit(self, request: PostingRequest) -> PostingResult:
         """Raise and apply a memo, or return the one this key already raised."""
         try:
             with transaction(self._session_factory) as session:
-                result = self.post_within(session, request)
+                memo = _memo_by_key(session, request.idempotency_key)
+                if memo is None:
+                    account = _account_by_number(session, request.account_number)
+                    memo = _raise_and_apply(session, request, account, self._clock)
+                result = _result(memo)
         except IntegrityError:
             # A concurrent request with the same key committed first.
             existing = self.find_by_idempotency_key(request.idempotency_key)
@@ -169,9 +180,9 @@ def _memo_by_reversal_key(session: Session, key: str) -> LedgerMemo | None:
 
 
 def _raise_and_apply(
-    session: Session, request: PostingRequest, clock: Clock
+    session: Session, request: PostingRequest, account: Account | None, clock: Clock
 ) -> LedgerMemo:
-    account = _valid_account(session, request)
+    account = _valid_account(account, request)
     now = clock()
 
     # The ledger applies a memo as soon as it is raised; a vendor may not.
@@ -211,11 +222,14 @@ def _raise_and_apply(
     return memo
 
 
-def _valid_account(session: Session, request: PostingRequest) -> Account:
-    account = session.scalars(
-        sa.select(Account).where(Account.number == request.account_number)
+def _account_by_number(session: Session, number: str) -> Account | None:
+    return session.scalars(
+        sa.select(Account).where(Account.number == number)
     ).one_or_none()
-    if account is None:
+
+
+def _valid_account(account: Account | None, request: PostingRequest) -> Account:
+    if account is None or account.number != request.account_number:
         raise BillingRejectedError(
             f"the ledger has no account {request.account_number}"
         )

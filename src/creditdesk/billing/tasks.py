@@ -125,10 +125,6 @@ class PostCredit:
                 )
                 return None
 
-            resumed = credit.status != CreditStatus.APPROVED
-            if credit.status != CreditStatus.POSTING:
-                lifecycle.start_posting(session, credit, actor=actor, now=context.now())
-
             account = session.get_one(Account, credit.account_id)
             request = _request(credit, account, idempotency_key(context.claim.id))
             adapter = self._adapter_factory(
@@ -137,12 +133,22 @@ class PostCredit:
                 settings=context.settings,
                 clock=context.clock,
             )
+            resumed = credit.status != CreditStatus.APPROVED
             if not isinstance(adapter, InTransactionAdapter):
+                _mark_posting(session, context, credit, actor)
                 return _Posting(request, account.billing_system, adapter, resumed)
 
-            # First, so that a worker that lost its lease changes nothing.
+            # The message first, so that a worker that lost its lease changes
+            # nothing; the memo before the credit's moves, so that no flush
+            # falls between them and the credit row is written once.
             context.mark_delivered(session)
-            result = adapter.post_within(session, request)
+            result = adapter.post_within(
+                session,
+                request,
+                account=account,
+                retrying=resumed or context.claim.attempts > 1,
+            )
+            _mark_posting(session, context, credit, actor)
             _record_result(session, context, credit, actor, result, resumed=resumed)
         _log_posted(credit_id, account.billing_system, result)
         return None
@@ -183,6 +189,13 @@ def _finish(
         credit = _load(session, credit_id)
         _record_result(session, context, credit, actor, result, resumed=posting.resumed)
     _log_posted(credit_id, posting.system, result)
+
+
+def _mark_posting(
+    session: Session, context: HandlerContext, credit: BillingCredit, actor: Actor
+) -> None:
+    if credit.status != CreditStatus.POSTING:
+        lifecycle.start_posting(session, credit, actor=actor, now=context.now())
 
 
 def _record_result(
