@@ -130,6 +130,23 @@ def _due(now: datetime, topics: Collection[str] | None) -> sa.Select[Any]:
     return query
 
 
+# Run once per message delivered: built once, bound per call.
+_DELIVERED = (
+    sa.update(OutboxMessage.__table__)
+    .where(
+        OutboxMessage.id == sa.bindparam("message_id"),
+        OutboxMessage.status == OutboxStatus.PENDING,
+        OutboxMessage.lease_owner == sa.bindparam("worker_id"),
+    )
+    .values(
+        status=OutboxStatus.DELIVERED,
+        delivered_at=sa.bindparam("now"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+
+
 def mark_delivered(
     session: Session, message_id: int, *, worker_id: str, now: datetime
 ) -> None:
@@ -138,20 +155,8 @@ def mark_delivered(
     One conditional UPDATE: the row lock it takes makes a concurrent claim
     wait for us and then see the message settled, as a locking read would.
     """
-    settled = session.execute(
-        sa.update(OutboxMessage)
-        .where(
-            OutboxMessage.id == message_id,
-            OutboxMessage.status == OutboxStatus.PENDING,
-            OutboxMessage.lease_owner == worker_id,
-        )
-        .values(
-            status=OutboxStatus.DELIVERED,
-            delivered_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-        .execution_options(synchronize_session=False)
+    settled = session.connection().execute(
+        _DELIVERED, {"message_id": message_id, "worker_id": worker_id, "now": now}
     )
     if settled.rowcount != 1:
         # Not ours (or gone): say which, with what the row holds now.
