@@ -1,7 +1,8 @@
 """A fake Salesforce org speaking the REST API calls the adapter makes.
 
 Followed from Salesforce's REST API reference: the OAuth 2.0 client
-credentials flow (``POST /services/oauth2/token``, form-encoded, answering
+credentials and JWT bearer flows (``POST /services/oauth2/token``,
+form-encoded, the assertion checked as ``fake_jwt`` says; answering
 ``access_token``, ``instance_url``, ``id``, ``token_type``, ``issued_at``,
 ``signature``), ``POST /services/data/vXX.X/composite`` with ``allOrNone``
 and ``@{ref.id}`` references, ``GET /services/data/vXX.X/query?q=`` and
@@ -32,7 +33,8 @@ from starlette.types import ASGIApp
 
 from creditdesk.integrations.fakes.server import FaultInjector
 from creditdesk.integrations.payloads import json_bytes
-from creditdesk.integrations.salesforce import fake_composite, soql
+from creditdesk.integrations.salesforce import fake_composite, fake_jwt, soql
+from creditdesk.integrations.salesforce.client import JWT_BEARER_GRANT
 from creditdesk.integrations.salesforce.fake_org import (
     ALLOCATION,
     LINE,
@@ -145,9 +147,14 @@ def _demo_org() -> Org:
 
 def _token(org: Org, request: Request, text: str) -> Response:
     form = {name: values[0] for name, values in parse_qs(text).items()}
-    if form.get("grant_type") != "client_credentials":
+    grant = form.get("grant_type")
+    if grant == JWT_BEARER_GRANT:
+        refusal = fake_jwt.refusal(org, form.get("assertion", ""))
+        if refusal is not None:
+            return _oauth_error(*refusal)
+    elif grant != "client_credentials":
         return _oauth_error("unsupported_grant_type", "grant type not supported")
-    if (form.get("client_id"), form.get("client_secret")) != (
+    elif (form.get("client_id"), form.get("client_secret")) != (
         org.client_id,
         org.client_secret,
     ):
