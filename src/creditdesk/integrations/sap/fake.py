@@ -19,10 +19,12 @@ and every sold-to party exists. Tests build a ``FakeSap`` to choose those,
 inject faults through ``FakeSap.faults`` and read what was created.
 """
 
+import asyncio
 import base64
 import itertools
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -60,6 +62,9 @@ class FakeSap:
     # The most results one answer holds; more are behind its ``__next`` link.
     page_limit: int | None = None
     faults: Faults = field(default_factory=Faults)
+    # Called in a thread of its own when a create arrives, before it is
+    # stored: a test can hold one create there while others are served.
+    before_create: Callable[[], None] | None = None
     memo_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Kept apart from the stored request, which is exactly what was sent.
     created_on: dict[str, date] = field(default_factory=dict)
@@ -214,7 +219,10 @@ def _routes(api: FastAPI, fake: FakeSap) -> None:
                 status_code=403,
                 headers={"x-csrf-token": "Required"},
             )
-        stored = fake._store(validated(await request.body(), fake.customers))
+        raw = await request.body()
+        if fake.before_create is not None:
+            await asyncio.to_thread(fake.before_create)
+        stored = fake._store(validated(raw, fake.customers))
         created = fake.created_on[stored["CreditMemoRequest"]]
         entity = {**stored, "CreationDate": created}
         base = _service_url(request)
