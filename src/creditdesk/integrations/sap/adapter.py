@@ -32,10 +32,11 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk.billing.adapters import (
-    BillingRejectedError,
     BillingTransientError,
     PostingRequest,
     PostingResult,
+    VoidRequest,
+    VoidResult,
 )
 from creditdesk.integrations.auth import BasicAuth, ClientCredentials
 from creditdesk.integrations.http import (
@@ -44,7 +45,6 @@ from creditdesk.integrations.http import (
     VendorClient,
     field_of,
     json_body,
-    snippet,
 )
 from creditdesk.integrations.sap.mapping import (
     customer_reference,
@@ -52,16 +52,22 @@ from creditdesk.integrations.sap.mapping import (
     odata_string,
     posting_result,
 )
+from creditdesk.integrations.sap.odata import (
+    CSRF_HEADER,
+    ENTITY_SET,
+    SERVICE_PATH,
+    VENDOR,
+    csrf_required,
+    refusal,
+)
+from creditdesk.integrations.sap.reversal import SapRejection
 from creditdesk.integrations.sap.settings import SapSettings
 from creditdesk.outbox.errors import PermanentError
 from creditdesk.outbox.locks import KeyLocks
 
 log = structlog.get_logger(__name__)
 
-VENDOR = "sap"
-SERVICE_PATH = "/sap/opu/odata/sap/API_CREDIT_MEMO_REQUEST_SRV"
-ENTITY_SET = f"{SERVICE_PATH}/A_CreditMemoRequest"
-CSRF_HEADER = "X-CSRF-Token"
+__all__ = ["ENTITY_SET", "SERVICE_PATH", "SapAdapter", "build_adapter"]
 
 
 class SapAdapter:
@@ -94,6 +100,16 @@ class SapAdapter:
                 )
                 return found
             return self._create(body, request)
+
+    def void_credit(self, request: VoidRequest) -> VoidResult:
+        """Reject every item of the memo request with the configured reason."""
+        rejection = SapRejection(
+            self._settings,
+            self._client,
+            token=lambda: self._csrf_token or self._fetch_token(),
+            fresh_token=self._fetch_token,
+        )
+        return rejection.void_credit(request)
 
     def find_by_idempotency_key(self, key: str) -> PostingResult | None:
         """The memo request whose PurchaseOrderByCustomer holds ``key``."""
@@ -129,7 +145,7 @@ class SapAdapter:
             response = self._send(body, token)
         except BillingTransientError as exc:
             raise self._uncertain(exc) from exc
-        if _csrf_required(response):
+        if csrf_required(response):
             # The session behind our token ended; SAP did nothing with the
             # request, so one more try with a fresh token is safe.
             log.info("sap.csrf_token_refetched", credit_id=request.credit_id)
@@ -137,10 +153,10 @@ class SapAdapter:
                 response = self._send(body, self._fetch_token())
             except BillingTransientError as exc:
                 raise self._uncertain(exc) from exc
-            if _csrf_required(response):
+            if csrf_required(response):
                 raise BillingTransientError("sap: a fresh CSRF token was refused too")
         if response.status_code >= 400:
-            raise _refusal(response)
+            raise refusal(response)
 
         try:
             entity = field_of(json_body(response, VENDOR), "d", vendor=VENDOR)
@@ -250,20 +266,3 @@ def _auth(settings: SapSettings) -> TokenSource:
         )
     assert settings.password is not None
     return BasicAuth(settings.username, settings.password)
-
-
-def _csrf_required(response: httpx.Response) -> bool:
-    token = response.headers.get(CSRF_HEADER, "")
-    return response.status_code == 403 and token.lower() == "required"
-
-
-def _refusal(response: httpx.Response) -> BillingRejectedError:
-    """SAP's own words from an OData error body, or the start of the answer."""
-    status = response.status_code
-    try:
-        error = response.json()["error"]
-        code, message = error.get("code"), error["message"]["value"]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return BillingRejectedError(f"sap: {status}: {snippet(response)}")
-    suffix = f" ({code})" if code else ""
-    return BillingRejectedError(f"sap: {status}: {message}{suffix}")

@@ -62,6 +62,9 @@ class SapSettings(BaseSettings):
     order_reasons: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_ORDER_REASONS)
     )
+    # The reason for rejection (SalesDocumentRjcnReason, two characters, the
+    # tenant's customising) a voided credit's memo request items are given.
+    rejection_reason: str = Field(default="", max_length=2)
     # Put before the outbox key in PurchaseOrderByCustomer. Give each
     # deployment that shares one SAP client its own, or one would take the
     # other's memo requests for its own.
