@@ -217,6 +217,17 @@ def check_number(value: Any, *, field_name: str) -> Decimal:
     return Decimal(value)
 
 
+def check_status(status: Any) -> None:
+    """``blng__Status__c`` is a restricted picklist."""
+    if status not in STATUSES:
+        raise SalesforceError(
+            400,
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            f"bad value for restricted picklist field: {status}",
+            ["blng__Status__c"],
+        )
+
+
 def missing_reference(field_name: str) -> SalesforceError:
     return SalesforceError(
         400,
