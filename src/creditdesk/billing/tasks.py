@@ -280,11 +280,10 @@ class VoidCredit:
         )
         void = getattr(adapter, "void_credit", None)
         if void is None:
-            # TODO(vendor-void): only the built-in ledger reverses memos so far;
-            # each vendor adapter needs its cancel or reverse call (Zuora's
-            # credit memo reverse, an SAP cancellation, a Salesforce credit
-            # note cancellation). Until then billing operations reverse it by
-            # hand, from the dead letter this leaves.
+            # TODO(webhook-void): the webhook receiver contract has no
+            # reversal yet; a second signed POST (a "void" event with the
+            # void key) and its fake would build it. Until then billing
+            # operations reverse it by hand, from the dead letter this leaves.
             raise PermanentError(f"reversing at {system.value} is not built yet")
         result = void(request)
 
