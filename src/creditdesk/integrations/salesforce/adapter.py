@@ -15,7 +15,7 @@ Composite has no idempotency header, so the key lives on the credit note in a
 unique field: a second insert fails with ``DUPLICATE_VALUE`` and the note is
 then looked up by the key and finished. Posting is the last step, so a note
 found still in Draft is one whose post did not finish, and only a posted note
-counts as found.
+counts as found. Voiding unallocates and cancels the note (``reversal``).
 """
 
 from dataclasses import dataclass

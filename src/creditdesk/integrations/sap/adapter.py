@@ -20,6 +20,8 @@ the first is still doing so. A create whose answer is lost (a timeout, a
 ``settle_seconds`` later, and that attempt finds the memo request if SAP made
 it. What remains: a create SAP finishes more than ``settle_seconds`` after we
 stopped waiting is not seen by that lookup, and a second one is made.
+
+Voiding rejects the memo request's items (``reversal``).
 """
 
 import time

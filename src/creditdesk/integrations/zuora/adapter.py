@@ -9,7 +9,7 @@ Exactly once: the creating POST carries our key as ``Idempotency-Key``, which
 Zuora honours for 24 hours, and as a custom field on the memo, which outlives
 that window and is what ``find_by_idempotency_key`` queries. Posting and
 applying are PUTs (Zuora takes no key on them), so each reads the memo first
-and does only what is still to be done.
+and does only what is still to be done. Voiding is ``reversal``'s.
 """
 
 import threading
