@@ -38,7 +38,7 @@ from creditdesk.billing.registry import adapter_for
 from creditdesk.cases.service import resolve_if_settled
 from creditdesk.clock import Clock
 from creditdesk.config import Settings
-from creditdesk.credits import lifecycle
+from creditdesk.credits import lifecycle, voids
 from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.db import read_only, transaction
 from creditdesk.errors import NotFound
@@ -293,8 +293,11 @@ def _request(credit: BillingCredit, account: Account, key: str) -> PostingReques
 class VoidCredit:
     """The ``credit.void`` handler; payload ``{"credit_id": int}``.
 
-    The credit is already ``voided``: this reverses its memo at the billing
-    system and records the reversal's reference in the audit trail.
+    The credit is ``voiding``: this reverses its memo at the billing system,
+    and only when the system confirms does the credit become ``voided``, with
+    the reversal's reference in the audit trail. A refusal leaves it
+    ``voiding`` and the message dead, with the vendor's words, for billing
+    operations to retry or cancel.
     """
 
     def __init__(self, adapter_factory: AdapterFactory = adapter_for) -> None:
@@ -304,25 +307,10 @@ class VoidCredit:
         credit_id = _credit_id(context.claim.payload)
         actor = Actor.system(Channel.WORKER, name=context.worker_id)
 
-        with context.session_factory() as session:
-            read_only(session)
-            credit = session.get(BillingCredit, credit_id)
-            if credit is None:
-                raise PermanentError(f"credit {credit_id} does not exist")
-            posted_as = credit.external_ref
-            if credit.status != CreditStatus.VOIDED or posted_as is None:
-                # Nothing was posted, so nothing is reversed.
-                log.info(
-                    "billing.void_skipped",
-                    credit_id=credit_id,
-                    status=credit.status.value,
-                )
-                return
-            account = session.get_one(Account, credit.account_id)
-            key = idempotency_key(context.claim.id)
-            request = _void_request(credit, account, posted_as, key)
-            system = account.billing_system
-
+        voiding = _voiding(context, credit_id)
+        if voiding is None:
+            return
+        request, system = voiding
         adapter = self._adapter_factory(
             system,
             session_factory=context.session_factory,
@@ -331,16 +319,18 @@ class VoidCredit:
         )
         void = getattr(adapter, "void_credit", None)
         if void is None:
-            # TODO(vendor-void): only the built-in ledger reverses memos so far;
-            # each vendor adapter needs its cancel or reverse call (Zuora's
-            # credit memo reverse, an SAP cancellation, a Salesforce credit
-            # note cancellation). Until then billing operations reverse it by
-            # hand, from the dead letter this leaves.
+            # TODO(webhook-void): the webhook receiver contract has no
+            # reversal yet; a second signed POST (a "void" event with the
+            # void key) and its fake would build it. Until then billing
+            # operations reverse it by hand, from the dead letter this leaves.
             raise PermanentError(f"reversing at {system.value} is not built yet")
         result = void(request)
 
         with transaction(context.session_factory) as session:
+            # First, so that a worker that lost its lease changes nothing.
             context.mark_delivered(session)
+            credit = _load(session, credit_id)
+            now = context.now()
             audit.record(
                 session,
                 actor=actor,
@@ -351,14 +341,43 @@ class VoidCredit:
                     "reversed_ref": (None, result.external_ref),
                     "billing_status": (None, result.raw_status),
                 },
-                now=context.now(),
+                now=now,
             )
+            if credit.status == CreditStatus.VOIDING:
+                voids.finish_void(
+                    session,
+                    credit,
+                    reason=f"reversed at {system.value}: {result.raw_status}",
+                    actor=actor,
+                    now=now,
+                    settings=context.settings,
+                )
         log.info(
             "billing.credit_reversed",
             credit_id=credit_id,
             system=system.value,
             external_ref=result.external_ref,
         )
+
+
+def _voiding(
+    context: HandlerContext, credit_id: int
+) -> tuple[VoidRequest, BillingSystem] | None:
+    with context.session_factory() as session:
+        read_only(session)
+        credit = session.get(BillingCredit, credit_id)
+        if credit is None:
+            raise PermanentError(f"credit {credit_id} does not exist")
+        posted_as = credit.external_ref
+        if credit.status != CreditStatus.VOIDING or posted_as is None:
+            # Already reversed (a repeated delivery), or nothing to reverse.
+            log.info(
+                "billing.void_skipped", credit_id=credit_id, status=credit.status.value
+            )
+            return None
+        account = session.get_one(Account, credit.account_id)
+        key = idempotency_key(context.claim.id)
+        return _void_request(credit, account, posted_as, key), account.billing_system
 
 
 def _void_request(

@@ -32,8 +32,11 @@ ALLOWED: dict[CreditStatus, frozenset[CreditStatus]] = {
     S.APPROVED: frozenset({S.POSTING}),
     S.POSTING: frozenset({S.POSTED, S.POSTING_FAILED}),
     S.POSTING_FAILED: frozenset({S.POSTING, S.VOIDED}),
-    S.POSTED: frozenset({S.APPLIED, S.VOIDED}),
-    S.APPLIED: frozenset({S.VOIDED}),
+    S.POSTED: frozenset({S.APPLIED, S.VOIDING}),
+    S.APPLIED: frozenset({S.VOIDING}),
+    # Voided once the billing system confirms the reversal, or when billing
+    # operations give up on it (cancelling the credit.void message).
+    S.VOIDING: frozenset({S.VOIDED}),
     S.REFUSED: frozenset(),
     S.REJECTED: frozenset(),
     S.RECALLED: frozenset(),
@@ -53,6 +56,7 @@ ACTIONS = {
     S.POSTED: "credit.posted",
     S.APPLIED: "credit.applied",
     S.POSTING_FAILED: "credit.posting_failed",
+    S.VOIDING: "credit.void_requested",
     S.VOIDED: "credit.voided",
 }
 
