@@ -19,12 +19,17 @@ from typing import Any
 
 import psycopg
 
-from creditdesk.audit.batches import Batch, digests_match, links_match, read_batches
+from creditdesk.audit.batches import (
+    BATCH,
+    Batch,
+    digests_match,
+    links_match,
+    read_batches,
+)
 from creditdesk.audit.chain import PAYLOAD_PARAMS, payload_sql
 
 Row = tuple[int, str, str, bytes | None]
 
-BATCH = 20_000
 # libpq 17 added chunked rows, which psycopg's stream(size=...) needs.
 LIBPQ_CHUNKS = psycopg.pq.version() >= 170000
 
@@ -92,14 +97,20 @@ def postgres_rows(
 
 
 def scan_range(
-    dialect: str, raw: Any, lo: int, hi: int, advance: Callable[[int], None]
+    dialect: str,
+    raw: Any,
+    lo: int,
+    hi: int,
+    advance: Callable[[int], None],
+    *,
+    size: int = BATCH,
 ) -> Segment:
     """Check lo < seq <= hi; its first entry's own seq and link are the caller's."""
     segment = Segment()
     start = lo
     while start < hi:
-        with closing(read_batches(dialect, raw, start, hi)) as batches:
-            failed = _check_batches(segment, batches, advance)
+        with closing(read_batches(dialect, raw, start, hi, size)) as batches:
+            failed = check_batches(segment, batches, advance)
         if failed is None:
             break
         # The summary stream is closed first: PostgreSQL runs one at a time.
@@ -113,7 +124,7 @@ def scan_range(
     return segment
 
 
-def _check_batches(
+def check_batches(
     segment: Segment, batches: Iterator[Batch], advance: Callable[[int], None]
 ) -> Batch | None:
     """Take in the batches that are intact as a whole; return the first other."""
