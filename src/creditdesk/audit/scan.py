@@ -113,7 +113,7 @@ def scan_range(
             failed = check_batches(segment, batches, advance)
         if failed is None:
             break
-        # The summary stream is closed first: PostgreSQL runs one at a time.
+        # Its summary cursor is closed first; the rows say which entry is bad.
         with closing(read_rows(dialect, raw, failed.lo, failed.hi)) as rows:
             before = segment.count
             walk_rows(segment, rows)
