@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from creditdesk import migrations
 from creditdesk.audit import service as audit
 from creditdesk.audit.chain import payload_sql
-from creditdesk.audit.scan import check_rows, postgres_rows
+from creditdesk.audit.scan import Segment, postgres_rows, walk_rows
 from creditdesk.audit.verify import VerifyResult
 from creditdesk.db import make_session_factory
 from tests.audit.support import BACKEND, behind_the_triggers, build_chain
@@ -209,8 +209,8 @@ def test_the_server_side_cursor_path_finds_the_same_problem(chain: Engine) -> No
     with chain.begin() as connection:
         raw = connection.connection.driver_connection
         columns = f"seq, prev_hash, hash, {payload_sql('postgresql')}"
-        rows = postgres_rows(raw, columns, 0, 12, chunked=False)
-        segment = check_rows(rows, lambda _count: None)
+        segment = Segment()
+        walk_rows(segment, postgres_rows(raw, columns, 0, 12, chunked=False))
 
     assert (segment.first_seq, segment.count, segment.bad_seq) == (1, 7, 8)
 

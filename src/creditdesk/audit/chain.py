@@ -86,10 +86,19 @@ def entry_hash(payload: bytes) -> str:
 
 
 def payload_sql(dialect: str) -> str:
-    """A SQL expression building :func:`encode_entry`'s bytes from the columns.
+    """A SQL expression building :func:`encode_entry`'s bytes from the columns."""
+    if dialect == "postgresql":
+        return f"convert_to({payload_text_sql(dialect)}, 'UTF8')"
+    return f"CAST({payload_text_sql(dialect)} AS BLOB)"
+
+
+def payload_text_sql(dialect: str) -> str:
+    """:func:`payload_sql` as text (UTF-8 in both databases), not yet bytes.
 
     Concatenation with ``||`` rather than printf()/format(): SQLite's printf
     stops at an embedded NUL, which would let a forged suffix go unhashed.
+    And ``||`` makes the whole payload NULL if a column is NULL, where
+    concat_ws() would skip it and let a neighbour's text take its place.
     """
     if dialect == "postgresql":
         sep = "E'\\x1f'"
@@ -112,10 +121,7 @@ def payload_sql(dialect: str) -> str:
         "changes",
         "COALESCE('#' || reason, '-')",
     )
-    joined = f" || {sep} || ".join(parts)
-    if dialect == "postgresql":
-        return f"convert_to({joined}, 'UTF8')"
-    return f"CAST({joined} AS BLOB)"
+    return f" || {sep} || ".join(parts)
 
 
 # The parameters payload_sql("sqlite") expects.

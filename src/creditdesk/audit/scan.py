@@ -1,26 +1,35 @@
-"""Read one seq range of the audit chain and check it, batch by batch.
+"""Check one seq range of the audit chain, batch by batch.
 
-Rows come straight from the DB-API cursor in large batches; the database
-concatenates each entry's canonical encoding
-(:func:`creditdesk.audit.chain.payload_sql`), so a batch is checked with one
-list comprehension of SHA-256 digests and C-level slice and list equality.
-Only a batch that fails is walked row by row to name the first bad entry.
+Each batch is first checked whole from its summary
+(:mod:`creditdesk.audit.batches`): the right number of entries, every hash
+the digest of its entry's encoding, every prev_hash its predecessor's hash.
+Only a batch that fails is read again row by row, straight from the DB-API
+cursor with the database concatenating each encoding
+(:func:`creditdesk.audit.chain.payload_sql`), and walked to name the first
+bad entry; that walk, hashing in this process, has the last word.
 """
 
 import hashlib
 import itertools
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
+from creditdesk.audit.batches import (
+    BATCH,
+    Batch,
+    digests_match,
+    links_match,
+    read_batches,
+)
 from creditdesk.audit.chain import PAYLOAD_PARAMS, payload_sql
 
 Row = tuple[int, str, str, bytes | None]
 
-BATCH = 20_000
 # libpq 17 added chunked rows, which psycopg's stream(size=...) needs.
 LIBPQ_CHUNKS = psycopg.pq.version() >= 170000
 
@@ -87,63 +96,85 @@ def postgres_rows(
             yield batch
 
 
-def check_rows(batches: Iterator[list[Row]], advance: Callable[[int], None]) -> Segment:
-    """Check one seq range; its first row's own seq and link are the caller's."""
+def scan_range(
+    dialect: str,
+    raw: Any,
+    lo: int,
+    hi: int,
+    advance: Callable[[int], None],
+    *,
+    size: int = BATCH,
+) -> Segment:
+    """Check lo < seq <= hi; its first entry's own seq and link are the caller's."""
     segment = Segment()
-    sha256 = hashlib.sha256
-    expected, last = 0, ""
-    for batch in batches:
-        seqs, prevs, hashes, payloads = zip(*batch, strict=True)
-        if segment.first_seq is None:
-            segment.first_seq, segment.first_prev = seqs[0], prevs[0]
-            expected, last = seqs[0], prevs[0]
-
-        size = len(batch)
-        try:
-            intact = (
-                seqs[0] == expected
-                and seqs[-1] == expected + size - 1
-                and prevs[0] == last
-                and prevs[1:] == hashes[:-1]
-                and [sha256(p).hexdigest() for p in payloads] == list(hashes)
-            )
-        except TypeError:  # a NULL where the schema forbids one
-            intact = False
-        if not intact:
-            _locate(segment, batch, expected, last)
-            return segment
-
-        segment.count += size
-        expected += size
-        last = hashes[-1]
-        segment.last_seq, segment.last_hash = seqs[-1], last
-        advance(size)
+    start = lo
+    while start < hi:
+        with closing(read_batches(dialect, raw, start, hi, size)) as batches:
+            failed = check_batches(segment, batches, advance)
+        if failed is None:
+            break
+        # Its summary cursor is closed first; the rows say which entry is bad.
+        with closing(read_rows(dialect, raw, failed.lo, failed.hi)) as rows:
+            before = segment.count
+            walk_rows(segment, rows)
+        if segment.bad_seq is not None:
+            break
+        advance(segment.count - before)
+        start = failed.hi
     return segment
 
 
-def _locate(segment: Segment, batch: list[Row], expected: int, last: str) -> None:
-    """Walk a failed batch row by row and record its first problem."""
-    for seq, prev_hash, hash_, payload in batch:
-        if seq != expected:
-            segment.bad_seq = expected
-            segment.problem = f"entry {expected} is missing (next entry is {seq})"
-            return
-        if prev_hash != last:
-            segment.bad_seq = seq
-            segment.problem = (
-                f"entry {seq} does not follow entry {seq - 1}: its prev_hash differs "
-                "(an entry was removed, inserted or reordered)"
-            )
-            return
-        if payload is None or hashlib.sha256(payload).hexdigest() != hash_:
-            segment.bad_seq = seq
-            segment.problem = (
-                f"entry {seq} was altered: its content does not match its hash"
-            )
-            return
-        segment.count += 1
-        segment.last_seq, segment.last_hash = seq, hash_
-        expected, last = seq + 1, hash_
+def check_batches(
+    segment: Segment, batches: Iterator[Batch], advance: Callable[[int], None]
+) -> Batch | None:
+    """Take in the batches that are intact as a whole; return the first other."""
+    sha256 = hashlib.sha256
+    for batch in batches:
+        expected = batch.lo + 1 if segment.last_seq is None else segment.last_seq + 1
+        if batch.entries != batch.hi - batch.lo or expected != batch.lo + 1:
+            return batch
+        if not digests_match(batch, sha256):
+            return batch
+        linked, first_prev = links_match(batch, segment.last_hash)
+        if not linked:
+            return batch
+
+        assert batch.hashes is not None
+        if segment.first_seq is None:
+            segment.first_seq, segment.first_prev = expected, first_prev
+        segment.count += batch.entries
+        segment.last_seq, segment.last_hash = batch.hi, batch.hashes[-64:]
+        advance(batch.entries)
+    return None
+
+
+def walk_rows(segment: Segment, batches: Iterator[list[Row]]) -> None:
+    """Go on checking ``segment`` entry by entry; stop at its first problem."""
+    sha256 = hashlib.sha256
+    for batch in batches:
+        for seq, prev_hash, hash_, payload in batch:
+            if segment.last_seq is None:
+                segment.first_seq, segment.first_prev = seq, prev_hash
+            elif seq != segment.last_seq + 1:
+                expected = segment.last_seq + 1
+                segment.bad_seq = expected
+                segment.problem = f"entry {expected} is missing (next entry is {seq})"
+                return
+            elif prev_hash != segment.last_hash:
+                segment.bad_seq = seq
+                segment.problem = (
+                    f"entry {seq} does not follow entry {seq - 1}: its prev_hash "
+                    "differs (an entry was removed, inserted or reordered)"
+                )
+                return
+            if payload is None or sha256(payload).hexdigest() != hash_:
+                segment.bad_seq = seq
+                segment.problem = (
+                    f"entry {seq} was altered: its content does not match its hash"
+                )
+                return
+            segment.count += 1
+            segment.last_seq, segment.last_hash = seq, hash_
 
 
 # Worker processes (see creditdesk.audit.verify._scan_parallel).
@@ -160,7 +191,7 @@ def scan_sqlite_range(database: str, lo: int, hi: int) -> Segment:
     """Check lo < seq <= hi of a SQLite file, in a worker process."""
     connection = sqlite3.connect(database, isolation_level=None, timeout=30)
     try:
-        return check_rows(read_rows("sqlite", connection, lo, hi), _add_shared)
+        return scan_range("sqlite", connection, lo, hi, _add_shared)
     finally:
         connection.close()
 

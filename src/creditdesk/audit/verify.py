@@ -1,17 +1,25 @@
 """Verify the audit chain: every hash, every link, no gaps, and the head.
 
 The read path is built for millions of entries (see creditdesk.audit.scan).
-PostgreSQL streams the result, so the server builds encodings on one core
-while this process hashes on the other. SQLite runs inside this process, so
-large chains are split by seq range across worker processes; each entry
-carries its predecessor's hash, so the ranges are stitched together after.
+Large chains are split by seq range: on PostgreSQL across connections in
+threads (the servers' backends do the hashing, so the GIL hardly matters),
+on SQLite, which runs inside this process, across worker processes. Each
+entry carries its predecessor's hash, so the ranges are stitched after.
 """
 
+import itertools
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from contextlib import closing, contextmanager
+from concurrent.futures import (
+    FIRST_EXCEPTION,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +31,8 @@ from sqlalchemy.engine import Connection, Engine
 from creditdesk.audit.chain import GENESIS
 from creditdesk.audit.scan import (
     Segment,
-    check_rows,
     init_worker,
-    read_rows,
+    scan_range,
     scan_sqlite_range,
 )
 
@@ -35,7 +42,6 @@ Progress = Callable[[int, int], None]
 
 # Below this many entries a second process costs more than it saves.
 PARALLEL_MIN_ENTRIES = 100_000
-LOWEST_SEQ = -(2**63)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +63,27 @@ def verify(
     """Check the whole chain; the result names the first bad seq, if any.
 
     ``progress(checked, total)`` is called as batches complete. ``workers``
-    splits a SQLite chain across processes (None: two for large chains on a
-    multi-core machine); PostgreSQL always streams in this process.
+    splits the chain by seq range (None: two for large chains on a
+    multi-core machine): across processes on a SQLite file, across
+    connections on PostgreSQL. A Connection is always read alone.
     """
     with _raw_connection(target) as (dialect, raw):
         head = _head(raw)
         total = head.seq if head.seq is not None else head.max_seq or 0
-        processes = _processes(target, dialect, total, workers)
-        if processes > 1:
-            database = str(target.url.database)  # _processes: a SQLite file
-            segments = _scan_parallel(database, total, processes, progress)
+        # Below the first seq too: an entry renumbered down must be seen.
+        start = min(head.min_seq or 1, 1) - 1
+        parts = _parts(target, dialect, total - start, workers)
+        edges = [start + (total - start) * i // parts for i in range(parts + 1)]
+        ranges = list(itertools.pairwise(edges))
+        if parts > 1 and dialect == "sqlite":
+            database = str(target.url.database)  # _parts: a SQLite file
+            segments = _scan_processes(database, ranges, total, progress)
+        elif parts > 1:
+            assert isinstance(target, Engine)  # _parts: one connection else
+            segments = _scan_threads(target, ranges, total, progress)
         else:
-            # Closed before the connection goes back: a PostgreSQL stream
-            # abandoned at a bad entry must be cancelled first.
-            with closing(read_rows(dialect, raw, LOWEST_SEQ, total)) as rows:
-                segments = [check_rows(rows, _counter(progress, total))]
+            advance = _counter(progress, total)
+            segments = [scan_range(dialect, raw, start, total, advance)]
 
     result = _conclude(segments, head)
     if result.ok:
@@ -90,6 +102,7 @@ class _Head:
     seq: int | None
     hash: str | None
     max_seq: int | None
+    min_seq: int | None
 
 
 def _head(raw: Any) -> _Head:
@@ -100,25 +113,28 @@ def _head(raw: Any) -> _Head:
     cursor.execute(
         "SELECT (SELECT seq FROM audit_chain_head WHERE id = 1),"
         " (SELECT hash FROM audit_chain_head WHERE id = 1),"
-        " (SELECT max(seq) FROM audit_entries)"
+        " (SELECT max(seq) FROM audit_entries),"
+        " (SELECT min(seq) FROM audit_entries)"
     )
-    seq, hash_, max_seq = cursor.fetchone()
+    seq, hash_, max_seq, min_seq = cursor.fetchone()
     cursor.close()
-    return _Head(seq, hash_, max_seq)
+    return _Head(seq, hash_, max_seq, min_seq)
 
 
-def _processes(
-    target: Engine | Connection, dialect: str, total: int, workers: int | None
+def _parts(
+    target: Engine | Connection, dialect: str, entries: int, workers: int | None
 ) -> int:
-    if dialect != "sqlite" or not isinstance(target, Engine):
+    """How many seq ranges to check side by side."""
+    if not isinstance(target, Engine):
         return 1
-    database = target.url.database
-    if not database or not Path(database).is_file():
-        return 1
+    if dialect == "sqlite":
+        database = target.url.database
+        if not database or not Path(database).is_file():
+            return 1
     if workers is None:
-        workers = 2 if total >= PARALLEL_MIN_ENTRIES else 1
+        workers = 2 if entries >= PARALLEL_MIN_ENTRIES else 1
         workers = min(workers, os.cpu_count() or 1)
-    return max(1, min(workers, total))
+    return max(1, min(workers, entries))
 
 
 @contextmanager
@@ -217,12 +233,13 @@ def _check_head(
     return VerifyResult(True, checked, None, None)
 
 
-# Multi-process scan of a SQLite file.
+# Ranges checked side by side.
 
 
-def _scan_parallel(
-    database: str, total: int, processes: int, progress: Progress | None
+def _scan_processes(
+    database: str, ranges: list[tuple[int, int]], total: int, progress: Progress | None
 ) -> list[Segment]:
+    """Each range of a SQLite file in a worker process of its own."""
     # fork, not spawn: a spawned worker re-imports the parent's __main__ (the
     # whole CLI and web app, about a second) before it can start. The child
     # touches only a new sqlite3 connection and hashlib.
@@ -230,24 +247,51 @@ def _scan_parallel(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
     done = context.Value("q", 0)
-    edges = [LOWEST_SEQ] + [total * i // processes for i in range(1, processes)]
-    ranges = list(zip(edges, [*edges[1:], total], strict=True))
-
     with ProcessPoolExecutor(
-        processes, mp_context=context, initializer=init_worker, initargs=(done,)
+        len(ranges), mp_context=context, initializer=init_worker, initargs=(done,)
     ) as pool:
         futures = [
             pool.submit(scan_sqlite_range, database, lo, hi) for lo, hi in ranges
         ]
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(
-                pending,
-                timeout=None if progress is None else 0.2,
-                return_when=FIRST_EXCEPTION,
-            )
-            if progress is not None:
-                progress(done.value, total)
-            for future in finished:
-                future.result()  # re-raise a worker's database error here
-        return [future.result() for future in futures]
+        return _gather(futures, lambda: done.value, total, progress)
+
+
+def _scan_threads(
+    engine: Engine, ranges: list[tuple[int, int]], total: int, progress: Progress | None
+) -> list[Segment]:
+    """Each range on a connection of its own; the server does the hashing."""
+    lock = threading.Lock()
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        with lock:
+            done += count
+
+    def scan(lo: int, hi: int) -> Segment:
+        with _raw_connection(engine) as (dialect, raw):
+            return scan_range(dialect, raw, lo, hi, advance)
+
+    with ThreadPoolExecutor(len(ranges), thread_name_prefix="audit-verify") as pool:
+        futures = [pool.submit(scan, lo, hi) for lo, hi in ranges]
+        return _gather(futures, lambda: done, total, progress)
+
+
+def _gather(
+    futures: list[Future[Segment]],
+    done: Callable[[], int],
+    total: int,
+    progress: Progress | None,
+) -> list[Segment]:
+    pending = set(futures)
+    while pending:
+        finished, pending = wait(
+            pending,
+            timeout=None if progress is None else 0.2,
+            return_when=FIRST_EXCEPTION,
+        )
+        if progress is not None:
+            progress(done(), total)
+        for future in finished:
+            future.result()  # re-raise a worker's database error here
+    return [future.result() for future in futures]
