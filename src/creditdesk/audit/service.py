@@ -231,11 +231,11 @@ def _seal(session: Session, pending: list[_Pending]) -> None:
         rows.append(_row(entry, seq, occurred_at, prev_hash, digest))
         prev_hash = digest
 
-    session.execute(sa.insert(AuditEntry.__table__), rows)
-    head = AuditChainHead.__table__
-    session.execute(
-        sa.update(head).where(head.c.id == HEAD_ID).values(seq=seq, hash=prev_hash)
-    )
+    # Every change is flushed by now (see _seal_pending), so the chain's own
+    # statements run on the connection, below the ORM's execution layer.
+    connection = session.connection()
+    connection.execute(_INSERT_ENTRIES, rows)
+    connection.execute(_MOVE_HEAD, {"seq": seq, "hash": prev_hash})
     log.debug("audit.sealed", first_seq=first_seq, last_seq=seq)
 
 
@@ -260,14 +260,26 @@ def _row(
 
 def _lock_head(session: Session) -> tuple[int, str]:
     """The head's (seq, hash), row-locked until the commit on PostgreSQL."""
-    head = AuditChainHead.__table__
-    query = sa.select(head.c.seq, head.c.hash).where(head.c.id == HEAD_ID)
-    row = session.execute(query.with_for_update()).first()
+    connection = session.connection()
+    row = connection.execute(_LOCK_HEAD).first()
     if row is None:
         # Migration 0002 seeds the head; this covers a schema built otherwise.
         # ON CONFLICT makes two first writers agree instead of one failing.
         dialect = postgresql if is_postgres(session) else sqlite
-        seed = dialect.insert(head).values(id=HEAD_ID, seq=0, hash=GENESIS)
-        session.execute(seed.on_conflict_do_nothing())
-        row = session.execute(query.with_for_update()).one()
+        seed = dialect.insert(_HEAD).values(id=HEAD_ID, seq=0, hash=GENESIS)
+        connection.execute(seed.on_conflict_do_nothing())
+        row = connection.execute(_LOCK_HEAD).one()
     return row.seq, row.hash
+
+
+# Each commit that changed anything runs these: built once, bound per call.
+_HEAD = AuditChainHead.__table__
+_LOCK_HEAD = (
+    sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+)
+_MOVE_HEAD = (
+    sa.update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(seq=sa.bindparam("seq"), hash=sa.bindparam("hash"))
+)
+_INSERT_ENTRIES = sa.insert(AuditEntry.__table__)
