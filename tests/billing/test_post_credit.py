@@ -249,6 +249,38 @@ def test_a_posting_whose_leases_all_expired_fails_its_credit(
     ]
 
 
+def _dies_before_posting(*_args: Any, **_kwargs: Any) -> BillingAdapter:
+    raise SimulatedCrash
+
+
+def test_a_credit_whose_worker_always_died_before_posting_fails_for_operations(
+    session_factory: sessionmaker[Session], clock: FrozenClock, settings: Settings
+) -> None:
+    approved = support.make_approved_credit(session_factory, now=clock())
+    for n in range(settings.outbox_max_attempts):
+        doomed = _worker(
+            session_factory, clock, settings, _dies_before_posting, name=f"gone-{n}"
+        )
+        with pytest.raises(SimulatedCrash):
+            doomed.run_once()
+        clock.advance(timedelta(seconds=settings.worker_lease_seconds))
+    # Each attempt died before its start committed.
+    assert support.credit(session_factory, approved).status == CreditStatus.APPROVED
+
+    assert _worker(session_factory, clock, settings).run_once() == 1
+
+    credit = support.credit(session_factory, approved)
+    assert credit.status == CreditStatus.POSTING_FAILED
+    assert credit.last_error == "leases expired on every attempt"
+    assert support.message(session_factory, approved).status == OutboxStatus.DEAD
+    assert support.memos(session_factory, approved) == []
+    assert _actions(session_factory, approved.credit_id)[-3:] == [
+        "credit.posting_started",
+        "credit.posting_failed",
+        "work_item.assigned",
+    ]
+
+
 class Stalled:
     """Holds a worker inside the vendor call until told to go on."""
 
