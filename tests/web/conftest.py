@@ -5,8 +5,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
-from tests.web.support import Person, sign_in
+from tests.web.support import Desk, Person, make_desk, sign_in
 
 ClientFor = Callable[[Person | None], TestClient]
 
@@ -27,3 +28,9 @@ def client_for(app: FastAPI) -> Iterator[ClientFor]:
     yield make
     for client in opened:
         client.close()
+
+
+@pytest.fixture
+def desk(session_factory: sessionmaker[Session]) -> Desk:
+    """A fresh team and case per test, so counts and lists are the test's own."""
+    return make_desk(session_factory)

@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from creditdesk.auth import passwords
 from creditdesk.db import transaction
 from creditdesk.users.models import Role, Team, User
-from tests.factories import TEST_ACTOR, make_user
+from tests.factories import (
+    TEST_ACTOR,
+    make_account,
+    make_case,
+    make_contract,
+    make_team,
+    make_user,
+    now,
+)
 
 PASSWORD = "correct horse battery staple"
 
@@ -81,3 +89,53 @@ def idempotency_key_of(html: str) -> str:
     found = _IDEMPOTENCY.search(html)
     assert found, "the page has no form with an idempotency_key"
     return found.group(1)
+
+
+@dataclass(frozen=True)
+class Desk:
+    """A team (agent and junior under a lead under a manager), an agent of
+    another team, and on one GBP broadband account the agent's cases
+    "Overcharged by £10" (£10 disputed) and "Broadband outage" (nothing
+    disputed, so larger credits go to approval) and one of the junior's."""
+
+    agent: Person
+    junior: Person
+    lead: Person
+    manager: Person
+    outsider: Person
+    case_id: int
+    outage_case_id: int
+    junior_case_id: int
+    account_number: str
+
+
+def make_desk(factory: sessionmaker[Session]) -> Desk:
+    with transaction(factory) as session:
+        team = make_team(session)
+        manager = make_user(session, role=Role.MANAGER, team=team)
+        lead = make_user(session, role=Role.TEAM_LEAD, team=team, manager=manager)
+        agent = make_user(session, role=Role.AGENT, team=team, manager=lead)
+        junior = make_user(session, role=Role.JUNIOR_AGENT, team=team, manager=lead)
+        outsider = make_user(session, role=Role.AGENT, team=make_team(session))
+        people = [agent, junior, lead, manager, outsider]
+        for user in people:
+            passwords.set_password(
+                session, user=user, password=PASSWORD, actor=TEST_ACTOR, now=now()
+            )
+        account = make_account(session)
+        make_contract(session, account=account, cap_minor=30_000)
+        case = make_case(
+            session,
+            account=account,
+            owner=agent,
+            subject="Overcharged by £10",
+            disputed_minor=1000,
+        )
+        outage = make_case(
+            session, account=account, owner=agent, subject="Broadband outage"
+        )
+        junior_case = make_case(
+            session, account=account, owner=junior, subject="Roaming charges disputed"
+        )
+        persons = [Person(u.id, u.username, u.display_name, u.role) for u in people]
+        return Desk(*persons, case.id, outage.id, junior_case.id, account.number)

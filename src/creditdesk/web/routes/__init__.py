@@ -5,6 +5,6 @@ Add a new area's router to ROUTERS; pages live outside ``/api/v1``.
 
 from fastapi import APIRouter
 
-from creditdesk.web.routes import auth, home
+from creditdesk.web.routes import auth, cases, credits, home
 
-ROUTERS: list[APIRouter] = [auth.router, home.router]
+ROUTERS: list[APIRouter] = [auth.router, home.router, cases.router, credits.router]
