@@ -20,6 +20,9 @@ from creditdesk.web.render import label
 _MAX_LEVELS = 10
 
 
+# TODO(web-preview): the preview names the policy's approver, not who
+# approvals.assign would pick after duties and out-of-office delegation; a
+# read-only dry run of assign.targets for a credit not yet written would fix it.
 def describe_steps(session: Session, requester: User, steps: list[str]) -> list[str]:
     """One phrase per step: ``Tara Lindqvist (your team lead)``, ``the
     finance team``."""

@@ -66,6 +66,26 @@ def blank(session: Session, case: Case, account: Account) -> CreditForm:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """People's names for credit types and reason codes."""
+
+    types: dict[str, str]
+    reasons: dict[str, str]
+
+
+def labels(session: Session, version: int | None = None) -> Labels:
+    """The names in ``version`` of the policy, or in the one in force."""
+    if version is None:
+        found = policy.active_policy(session).policy
+    else:
+        found = policy.policy_version(session, version).policy
+    return Labels(
+        types={code: item.label for code, item in found.credit_types.items()},
+        reasons={code: item.label for code, item in found.reason_codes.items()},
+    )
+
+
 def filled(form: CreditForm, posted: dict[str, str]) -> CreditForm:
     """``form`` showing what was posted (a new idempotency key comes with it)."""
     form.values = {name: posted.get(name, "") for name in FIELDS}

@@ -49,6 +49,8 @@ def money(minor: int | None, currency: str) -> str:
 
 def when(value: datetime | None) -> str:
     """A UTC time as ``2026-03-14 09:26 UTC``; the console states its zone."""
+    # TODO(web-timezone): people read UTC, not their own time; a time zone on
+    # the user (or the team's calendar zone) passed to this filter would fix it.
     if value is None:
         return ""
     return value.strftime("%Y-%m-%d %H:%M UTC")

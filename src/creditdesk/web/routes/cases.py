@@ -119,6 +119,7 @@ def render_case(
         case_credits=[CreditOut.of(c, view) for c in context.case_credits],
         account_credits=[CreditOut.of(c, view) for c in context.account_credits],
         names=context.names,
+        labels=credit_form.labels(session),
         show_amount=view.can_read("amount"),
         form=form if offered else None,
         case_open=case.status.value in ("open", "pending"),

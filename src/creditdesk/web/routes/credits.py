@@ -162,6 +162,7 @@ def render_credit(
         and credit.status is CreditStatus.DRAFT
         and credit_form.may_raise(session, user),
         question=question,
+        labels=credit_form.labels(session, credit.policy_version),
         errors=errors or {},
     )
 
