@@ -1,5 +1,6 @@
 """Helpers for page tests: people with passwords, signing in, reading forms."""
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -11,16 +12,26 @@ from creditdesk.auth import passwords
 from creditdesk.db import transaction
 from creditdesk.users.models import Role, Team, User
 from tests.factories import (
-    TEST_ACTOR,
     make_account,
     make_case,
     make_contract,
     make_team,
     make_user,
-    now,
 )
 
 PASSWORD = "correct horse battery staple"
+
+
+@functools.cache
+def _password_hash() -> str:
+    # argon2 is slow on purpose; one hash serves every test user.
+    return passwords.hash_password(PASSWORD)
+
+
+def _give_password(user: User) -> None:
+    user.password_hash = _password_hash()
+    user.password_changed_at = user.created_at
+
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _IDEMPOTENCY = re.compile(r'name="idempotency_key" value="([^"]+)"')
@@ -46,9 +57,7 @@ def make_person(
     with transaction(factory) as session:
         boss = session.get(User, manager) if isinstance(manager, int) else manager
         user = make_user(session, role=role, team=team, manager=boss)
-        passwords.set_password(
-            session, user=user, password=PASSWORD, actor=TEST_ACTOR, now=user.created_at
-        )
+        _give_password(user)
         return Person(user.id, user.username, user.display_name, user.role)
 
 
@@ -57,13 +66,7 @@ def person_for(factory: sessionmaker[Session], user: User) -> Person:
     with transaction(factory) as session:
         row = session.get_one(User, user.id)
         if row.password_hash is None:
-            passwords.set_password(
-                session,
-                user=row,
-                password=PASSWORD,
-                actor=TEST_ACTOR,
-                now=row.created_at,
-            )
+            _give_password(row)
         return Person(row.id, row.username, row.display_name, row.role)
 
 
@@ -119,9 +122,7 @@ def make_desk(factory: sessionmaker[Session]) -> Desk:
         outsider = make_user(session, role=Role.AGENT, team=make_team(session))
         people = [agent, junior, lead, manager, outsider]
         for user in people:
-            passwords.set_password(
-                session, user=user, password=PASSWORD, actor=TEST_ACTOR, now=now()
-            )
+            _give_password(user)
         account = make_account(session)
         make_contract(session, account=account, cap_minor=30_000)
         case = make_case(
