@@ -5,9 +5,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk.access.service import actor_for
-from creditdesk.actors import Channel
+from creditdesk.actors import Actor, Channel
 from creditdesk.config import Settings
-from creditdesk.credits import decisions
+from creditdesk.credits import decisions, lifecycle
 from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.db import transaction
 from creditdesk.users.models import User
@@ -140,3 +140,27 @@ def test_pages_cost_the_same_queries_for_many_credits_as_for_few(
 
     assert queries_for(f"/cases/{desk.outage_case_id}") == few_case
     assert queries_for("/") == few_home
+
+
+def test_the_timeline_shows_a_failed_posting_and_its_error(
+    client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
+) -> None:
+    credit_id = _raise(client_for, desk, desk.junior_case_id, "10.00")
+    worker = Actor.system(Channel.WORKER, name="worker-1")
+    with transaction(session_factory) as session:
+        credit = lifecycle.load_for_update(session, credit_id)
+        lifecycle.start_posting(session, credit, actor=worker, now=now())
+        lifecycle.transition(
+            session,
+            credit,
+            CreditStatus.POSTING_FAILED,
+            actor=worker,
+            now=now(),
+            last_error="the billing system refused the memo: invoice is closed",
+        )
+
+    for who in (desk.agent, desk.junior):
+        page = client_for(who).get(f"/credits/{credit_id}").text
+        assert "Posting to the billing system" in page
+        assert "Posting failed" in page
+        assert "Error: the billing system refused the memo: invoice is closed" in page
