@@ -135,6 +135,10 @@ class CaseContext:
     names: dict[int, str]
 
 
+# TODO(web-speed): `make bench --only web` measured 8-18 ms of processor time
+# per page on SQLite (a loaded machine), over its 10 ms target; about a third
+# of the case page is building access.visibility's predicates, which a
+# per-request cache of line_below and the sharing rules would save.
 def case_context(session: Session, user: User, case: Case) -> CaseContext:
     """The case's account, its active contracts, the case's credits and the
     account's recent credits, all as ``user`` may see them."""
