@@ -193,7 +193,7 @@ def test_the_credit_page_tells_the_story_to_applied_and_case_resolved(
         f"/cases/{desk.case_id}/credits", data=_form(page, desk.case_id, "10.00")
     )
     assert "Requested" in raised.text
-    assert "Approved" in raised.text
+    assert "Approved at once by the policy" in raised.text
     assert "amount.within_auto_limit" in raised.text
 
     drain_outbox(session_factory, settings)

@@ -44,6 +44,13 @@ _TITLES = {
     "approval.sent_back": "Sent back to the previous step",
 }
 
+# What the policy decided when the credit was raised or resubmitted.
+_POLICY_ACTIONS = {
+    "credit.approved": "Approved at once by the policy",
+    "credit.refused": "Refused by the policy",
+    "credit.approval_requested": "Policy asked for approval",
+}
+
 # Change keys worth showing under an entry, and their labels.
 _SHOWN_CHANGES = {
     "external_ref": "Billing reference",
@@ -79,15 +86,24 @@ def build(session: Session, found: History, view: FieldView) -> list[Event]:
         + [i.assignee_id for i in found.items]
         + [i.decided_by_id for i in found.items],
     )
-    events = [_from_entry(e, names, i) for i, e in enumerate(entries)]
+    events = [
+        _from_entry(e, names, i, requester_id=credit.requested_by_id)
+        for i, e in enumerate(entries)
+    ]
     steps = {step.id: step for step in found.steps}
     events += _from_items(found.items, steps, names, view, start=len(events))
     events += _case_resolved(session, credit, start=len(events) * 2)
     return sorted(events, key=lambda e: (e.at, e.order))
 
 
-def _from_entry(entry: dict[str, Any], names: dict[int, str], order: int) -> Event:
+def _from_entry(
+    entry: dict[str, Any], names: dict[int, str], order: int, *, requester_id: int
+) -> Event:
     action = entry["action"]
+    title = _TITLES.get(action, action)
+    if action in _POLICY_ACTIONS and entry["actor_id"] == requester_id:
+        # Recorded as the requester's change, but the policy decided it.
+        title = _POLICY_ACTIONS[action]
     details = []
     if entry.get("reason"):
         details.append(str(entry["reason"]))
@@ -98,7 +114,7 @@ def _from_entry(entry: dict[str, Any], names: dict[int, str], order: int) -> Eve
     who = names.get(entry["actor_id"]) if entry["actor_id"] else entry["actor_name"]
     return Event(
         at=datetime.fromisoformat(entry["occurred_at"]),
-        title=_TITLES.get(action, action),
+        title=title,
         who=f"{who} (via {entry['channel']})",
         details=details,
         order=order,
