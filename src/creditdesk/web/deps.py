@@ -54,8 +54,6 @@ def get_web_user(request: Request, now: Now, csrf: PresentedCsrf) -> User:
         raise SignInRequired("pages take the session cookie, not a bearer token")
     try:
         user = get_current_user(request, now, csrf)
-    except SignInRequired:
-        raise
     except NotAuthenticated as exc:
         raise SignInRequired(exc.detail) from None
     request.state.web_user = user

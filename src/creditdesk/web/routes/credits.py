@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from creditdesk.access import visibility
-from creditdesk.access.fields import view_for
+from creditdesk.access.fields import FieldView, view_for
 from creditdesk.accounts.models import Account
 from creditdesk.api.deps import AppSettings, DbSession, Now, ReadSession
 from creditdesk.approvals import items as work_items
@@ -244,7 +244,9 @@ def _edit_of(form: dict[str, str]) -> CreditEditIn:
         raise ValidationFailed(issues[0].message, issues) from None
 
 
-def _open_question(session: Session, credit: BillingCredit, view: Any) -> str | None:
+def _open_question(
+    session: Session, credit: BillingCredit, view: FieldView
+) -> str | None:
     """The approver's question while the credit waits for more information."""
     if credit.status is not CreditStatus.DRAFT:
         return None
