@@ -1,6 +1,6 @@
 """``python -m bench``: API throughput against one server, the credit list
-over a large history, audit verify, and billing (posting to the fake Zuora,
-reconciliation at scale).
+over a large history, audit verify, billing (posting to the fake Zuora,
+reconciliation at scale), and the web console's pages.
 
 Every figure is printed with its target; a missed target is marked MISSED but
 the exit status stays 0, so the benchmark reports rather than gates.
@@ -16,12 +16,19 @@ import httpx
 import sqlalchemy as sa
 from rich.console import Console
 
-from bench import api_load, audit_run, billing_post, billing_recon, list_load
+from bench import (
+    api_load,
+    audit_run,
+    billing_post,
+    billing_recon,
+    list_load,
+    web_pages,
+)
 from bench.databases import pg_server_url, pg_unreachable_reason
 from bench.report import MAX_LIST_P99_MS, Report, render
 from creditdesk.logs import configure_logging
 
-PHASES = ("api", "list", "audit", "billing")
+PHASES = ("api", "list", "audit", "billing", "web")
 
 # What one part of the bench may fail with while the others still report.
 FAILURES = (RuntimeError, httpx.HTTPError, sa.exc.SQLAlchemyError)
@@ -38,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=PHASES,
         help="run one phase: api (raising credits), list (GET /api/v1/credits "
         "over a large history, as an agent and as finance), audit (verify), "
-        "billing (posting to the fake Zuora, reconciliation)",
+        "billing (posting to the fake Zuora, reconciliation), web (console pages)",
     )
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--audit-entries", type=int, default=1_000_000)
@@ -63,6 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=1_000_000,
         help="credits and ledger memos seeded for reconciliation",
+    )
+    parser.add_argument(
+        "--web-requests", type=int, default=200, help="measured, per console page"
     )
     parser.add_argument(
         "--explain",
@@ -125,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         _run_posting(chosen, args, report, console)
         for backend in chosen:
             _run_recon(backend, args, report, console)
+    if args.only in (None, "web"):
+        for backend in chosen:
+            _run_web(backend, args, report, console)
 
     render(report, console)
     console.print(f"bench finished in {time.monotonic() - started:.0f} s")
@@ -162,6 +175,20 @@ def _run_api(
             report.api.append(api_load.run_backend(backend, plan, Path(logs)))
         except FAILURES as error:
             report.notes.append(f"API load on {backend} failed: {error}")
+
+
+def _run_web(
+    backend: str, args: argparse.Namespace, report: Report, console: Console
+) -> None:
+    with console.status(f"web console pages on {backend}..."):
+        try:
+            report.web.append(
+                web_pages.run_backend(
+                    backend, requests=args.web_requests, warmup=args.web_requests // 10
+                )
+            )
+        except FAILURES as error:
+            report.notes.append(f"web console pages on {backend} failed: {error}")
 
 
 def _run_list(

@@ -12,6 +12,7 @@ from bench.billing_recon import ReconResult
 from bench.list_load import ListResult
 from bench.load import PhaseResult
 from bench.profiling import Profile
+from bench.web_pages import WebResult
 from creditdesk.api.pagination import DEFAULT_LIMIT
 
 MIN_RATIO = 0.5
@@ -21,6 +22,8 @@ MAX_RSS_MB = 250.0
 MIN_AUDIT_RATE = 500_000.0
 MAX_RECON_SECONDS = 60.0
 MAX_RECON_RSS_MB = 1024.0
+# A console page should render in a few milliseconds of processor time.
+MAX_PAGE_CPU_MS = 10.0
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Report:
     lists: list[ListResult] = field(default_factory=list)
     postings: list[PostingRun] = field(default_factory=list)
     recons: list[ReconResult] = field(default_factory=list)
+    web: list[WebResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -44,7 +48,10 @@ def render(report: Report, console: Console) -> None:
         console.print(_posting_table(report.postings))
     if report.recons:
         console.print(_recon_table(report.recons))
-    if report.api or report.audit or report.lists or report.postings or report.recons:
+    if report.web:
+        console.print(_web_table(report.web))
+    measured = (report.api, report.audit, report.lists, report.postings)
+    if any(measured) or report.recons or report.web:
         console.print(_targets_table(report))
     for result in report.api:
         _print_api_notes(result, console)
@@ -132,7 +139,37 @@ def _targets_table(report: Report) -> Table:
             "?" if rate is None else _verdict(rate >= MIN_AUDIT_RATE),
         )
     _billing_targets(report, table)
+    _web_targets(report.web, table)
     return table
+
+
+def _web_table(results: list[WebResult]) -> Table:
+    table = Table(title="Web console pages, in process, signed in as an agent")
+    for name in ("Backend", "Page", "queries", "cpu ms", "p50 ms", "p99 ms"):
+        table.add_column(name, justify="left" if name[0].isupper() else "right")
+    for result in results:
+        for page in result.pages:
+            table.add_row(
+                result.backend,
+                page.page,
+                str(page.queries),
+                f"{page.cpu_ms:.1f}",
+                f"{page.percentile_ms(0.50):.1f}",
+                f"{page.percentile_ms(0.99):.1f}",
+            )
+    return table
+
+
+def _web_targets(results: list[WebResult], table: Table) -> None:
+    for result in results:
+        for page in result.pages:
+            table.add_row(
+                f"page cpu, {page.page}",
+                result.backend,
+                f"{page.cpu_ms:.1f} ms",
+                f"<= {MAX_PAGE_CPU_MS:.0f} ms",
+                _verdict(page.cpu_ms <= MAX_PAGE_CPU_MS),
+            )
 
 
 def _verdict(ok: bool, errors: int = 0) -> str:

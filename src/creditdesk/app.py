@@ -1,4 +1,5 @@
-"""The FastAPI application: routers, error handlers and the embedded worker."""
+"""The FastAPI application: routers, error handlers, the web console and the
+embedded worker."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,8 +35,11 @@ from creditdesk.inbox.settings import InboxSettings
 from creditdesk.outbox import endpoints as outbox
 from creditdesk.outbox.worker import Worker
 from creditdesk.reconciliation import endpoints as reconciliation
+from creditdesk.web import errors as web_errors
+from creditdesk.web.routes import ROUTERS as WEB_ROUTERS
 
 API_PREFIX = "/api/v1"
+WEB_STATIC = Path(__file__).parent / "web" / "static"
 
 
 ROUTERS: list[APIRouter] = [
@@ -95,11 +99,21 @@ def create_app(
 
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
+    web_errors.install(app)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     _add_health(app)
     _add_docs(app)
+    _add_console(app)
     return app
+
+
+def _add_console(app: FastAPI) -> None:
+    # The web console's pages sit outside /api/v1; its static files are
+    # mounted after /static/swagger, which would otherwise be shadowed.
+    for router in WEB_ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
 
 
 def _add_docs(app: FastAPI) -> None:

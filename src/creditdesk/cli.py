@@ -34,7 +34,7 @@ from creditdesk.cli_support import (
 )
 from creditdesk.clock import system_clock
 from creditdesk.config import Settings, get_settings
-from creditdesk.demo.service import build_demo
+from creditdesk.demo.service import DEMO_PASSWORD, build_demo, give_passwords
 from creditdesk.integrations import cli as fake_billing_cli
 from creditdesk.logs import configure_logging
 from creditdesk.outbox import cli as outbox_cli
@@ -164,7 +164,8 @@ def demo(
         ),
     ] = False,
 ) -> None:
-    """Build the demo organisation (idempotent) and print a token per user."""
+    """Build the demo organisation (idempotent) and print a token per user.
+    Demo users without a password get the demo password for the console."""
     settings = get_settings()
     now = system_clock()
     ttl = timedelta(days=settings.token_ttl_days)
@@ -175,6 +176,8 @@ def demo(
             return
         actor = cli_actor()
         org = build_demo(session, actor=actor, now=now)
+        if settings.env != "production":
+            give_passwords(session, org, actor=actor, now=now)
         rows = [
             (
                 user.username,
@@ -189,6 +192,11 @@ def demo(
         ]
 
     _print_demo(rows, created=org.created)
+    if settings.env != "production":
+        typer.echo(
+            "Web console: http://127.0.0.1:8000/ - sign in as any user above "
+            f"with the password {DEMO_PASSWORD}"
+        )
 
 
 def _print_demo(rows: list[tuple[str, ...]], *, created: int) -> None:

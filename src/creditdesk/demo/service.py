@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from creditdesk.accounts import service as accounts
 from creditdesk.accounts.models import Account, AccountStatus
 from creditdesk.actors import Actor
+from creditdesk.auth import passwords
 from creditdesk.cases import service as cases
 from creditdesk.cases.models import Case, CaseType
 from creditdesk.money import parse_amount
@@ -28,6 +29,10 @@ NORTH = "Billing North"
 SOUTH = "Billing South"
 MANAGEMENT = "Contact Centre Management"
 FINANCE = "Finance"
+
+# Every demo user signs in to the web console with this (README, "Web
+# console"). It is set only on users without a password, never in production.
+DEMO_PASSWORD = "creditdesk-demo"  # noqa: S105 - documented, for demo data only
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,3 +312,24 @@ def _build_cases(
             )
             org.created += 1
         org.cases.append(case)
+
+
+def give_passwords(
+    session: Session,
+    org: DemoOrg,
+    *,
+    password: str = DEMO_PASSWORD,
+    actor: Actor,
+    now: datetime,
+) -> int:
+    """Let the demo users who have no password sign in with ``password``;
+    one who has set their own keeps it. Returns how many were given one."""
+    given = 0
+    for user in org.users:
+        if user.password_hash is None:
+            passwords.set_password(
+                session, user=user, password=password, actor=actor, now=now
+            )
+            given += 1
+    log.info("demo.passwords_set", users=given)
+    return given
