@@ -105,6 +105,10 @@ class Planner:
         self.chains = [self._chain(band.steps) for band in policy.approval_matrix.bands]
         self.recent: dict[int, list[Recent]] = {}
         self.judge = lru_cache(maxsize=200_000)(self._judge)
+        # False judges every credit from its full facts (slow; for tests).
+        self.exact_cache_keys = True
+        self._types = sorted(policy.credit_types)
+        self._reasons = sorted(policy.reason_codes)
         self.credits = self.cases = 0
         self._heap: list[tuple[int, int, CaseState]] = []
         self._friends = {
@@ -241,31 +245,8 @@ class Planner:
             amount = self._credit_amount(case, currency, len(case.raised))
             credit_type, reason = case.credit_type, case.reason
 
-        pending = any(
-            o.status == "pending_approval" or (o.pending_until or 0) > at
-            for _, o, awaited in case.raised
-            if awaited
-        )
-        recent_total, duplicate = self._recent(
-            customer.id, at, amount, reason, currency
-        )
-        outcome, decision, flags, band = self.judge(
-            amount,
-            currency,
-            credit_type,
-            reason,
-            agent.role,
-            customer.status,
-            "pending" if pending else "open",
-            case.product,
-            self._contract(customer, case.product, amount, recent_total),
-            case.disputed
-            if case.disputed is not None and amount > case.disputed
-            else None,
-            recent_total
-            if self._over(customer, case.product, amount, recent_total)
-            else 0,
-            duplicate,
+        outcome, decision, flags, band = self._decide(
+            case, at, amount, credit_type, reason
         )
         result, awaited = self._after(
             case, credit_id, at, amount, outcome, band, gaming=gaming, flags=flags
@@ -399,23 +380,94 @@ class Planner:
             index,
         )
 
-    def _contract(
-        self, customer: Customer, product: str | None, amount: int, total: int
-    ) -> tuple | None:
-        terms = customer.contracts.get(product) if product else None
-        if terms is None:
-            return None
-        cap, types = terms
-        # Only a cap that is exceeded shows in the decision; any other cap
-        # judges alike, which keeps the cache small.
-        shown = cap if total + amount > cap else 2**62
-        return (product, types, shown)
+    def _decide(
+        self, case: CaseState, at: int, amount: int, credit_type: str, reason: str
+    ) -> tuple[str, str, tuple, int]:
+        """The engine's decision, through a cache keyed on only what changes it.
 
-    def _over(
-        self, customer: Customer, product: str | None, amount: int, total: int
-    ) -> bool:
+        A case here is always open or pending (a credit is never raised on a
+        resolved one), and the product, type, reason, cap, disputed amount and
+        rolling total appear in a decision only when a rule about them fires;
+        otherwise they are replaced by one representative value, so most
+        credits find their decision already made.
+        """
+        customer = case.customer
+        currency = customer.currency
+        total, duplicate = self._recent(customer.id, at, amount, reason, currency)
+        if not self.exact_cache_keys:
+            return self._judge_as_is(
+                case, at, amount, credit_type, reason, total, duplicate
+            )
+        product = case.product
         terms = customer.contracts.get(product) if product else None
-        return terms is not None and total + amount > terms[0]
+        contract = None
+        if terms is not None:
+            cap, types = terms
+            over = total + amount > cap
+            allowed = types is None or credit_type in types
+            contract = (
+                "" if allowed else product,
+                None if allowed else types,
+                cap if over else 2**62,
+            )
+            total = total if over else 0
+            product = None
+            if allowed and credit_type in self._types and reason in self._reasons:
+                credit_type, reason = self._types[0], self._reasons[0]
+        else:
+            total = 0
+        disputed = case.disputed
+        if disputed is not None and amount <= disputed:
+            disputed = None
+        return self.judge(
+            amount,
+            currency,
+            credit_type,
+            reason,
+            case.agent.role,
+            customer.status,
+            "open",
+            product,
+            contract,
+            disputed,
+            total,
+            duplicate,
+        )
+
+    def _judge_as_is(
+        self,
+        case: CaseState,
+        at: int,
+        amount: int,
+        credit_type: str,
+        reason: str,
+        total: int,
+        duplicate: bool,
+    ) -> tuple[str, str, tuple, int]:
+        # The facts exactly as the service would gather them; the tests
+        # compare a history made this way with the cached one.
+        customer = case.customer
+        terms = customer.contracts.get(case.product) if case.product else None
+        contract = None if terms is None else (case.product, terms[1], terms[0])
+        waiting = any(
+            o.status == "pending_approval" or (o.pending_until or 0) > at
+            for _, o, awaited in case.raised
+            if awaited
+        )
+        return self._judge(
+            amount,
+            customer.currency,
+            credit_type,
+            reason,
+            case.agent.role,
+            customer.status,
+            "pending" if waiting else "open",
+            case.product,
+            contract,
+            case.disputed,
+            total,
+            duplicate,
+        )
 
     def _recent(
         self, account_id: int, at: int, amount: int, reason: str, currency: str
