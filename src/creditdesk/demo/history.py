@@ -143,7 +143,7 @@ def _load(
     seed: int,
     progress: Progress | None,
 ) -> dict[str, int]:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible, not a secret
     stamps = Stamps(now)
     counts: dict[str, int] = {}
 
@@ -215,7 +215,7 @@ def _produce(planner: Planner, queue: Any) -> None:
     try:
         for chunk in planner.chunks(CHUNK_CREDITS):
             queue.put(chunk.tables)
-    except Exception:  # noqa: BLE001 - the parent re-raises it with the traceback
+    except Exception:
         queue.put(traceback.format_exc())
         return
     queue.put(None)

@@ -133,25 +133,25 @@ class Flow:
         for index, step in enumerate(chain):
             assigned[index] = at
             decision_at = at + self._turnaround()
-            if recall_at is not None and recall_at < decision_at:
-                if recall_at <= now:
-                    result, at = "recalled", recall_at
-                    self._items(
-                        rows,
-                        credit,
-                        step,
-                        step_ids[index],
-                        approvers[index],
-                        assigned=assigned[index],
-                        closed=at,
-                        status="recalled",
-                    )
-                    statuses[index] = "recalled"
-                    decided[index] = at
-                    for later in range(index + 1, len(chain)):
-                        statuses[later] = "recalled"
-                        decided[later] = at
-                    break
+            # The agent withdrew it before anyone decided (by now).
+            if recall_at is not None and recall_at < decision_at and recall_at <= now:
+                result, at = "recalled", recall_at
+                self._items(
+                    rows,
+                    credit,
+                    step,
+                    step_ids[index],
+                    approvers[index],
+                    assigned=assigned[index],
+                    closed=at,
+                    status="recalled",
+                )
+                statuses[index] = "recalled"
+                decided[index] = at
+                for later in range(index + 1, len(chain)):
+                    statuses[later] = "recalled"
+                    decided[later] = at
+                break
             if decision_at > now:
                 statuses[index] = "pending"
                 self._items(

@@ -28,18 +28,82 @@ TEAM_SITES = (
 OPERATIONS_TEAM = "History Operations Management"
 FINANCE_TEAM = "History Finance Operations"
 
-FIRST_NAMES = (
-    "Amara Ben Chiara Dev Elin Farah Gus Hana Idris Jonah Kira Liam Mei Nia Omar "
-    "Pia Quinn Rosa Sami Tess Umar Vera Wren Xavi Yara Zane Aled Bea Cian Dana"
-).split()
-LAST_NAMES = (
-    "Osei Patel Novak Byrne Haddad Kowal Lind Mensah Rossi Silva Tanaka Varga "
-    "Walsh Young Ahmed Brandt Costa Duarte Evans Fischer Garcia Hughes Ito Jensen"
-).split()
-COMPANY_WORDS = (
-    "Harbour Summit Copper Meadow Northway Beacon Foundry Orchard Linden Quarry "
-    "Kestrel Granite Willow Falcon Anchor Thistle"
-).split()
+FIRST_NAMES = [
+    "Amara",
+    "Ben",
+    "Chiara",
+    "Dev",
+    "Elin",
+    "Farah",
+    "Gus",
+    "Hana",
+    "Idris",
+    "Jonah",
+    "Kira",
+    "Liam",
+    "Mei",
+    "Nia",
+    "Omar",
+    "Pia",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tess",
+    "Umar",
+    "Vera",
+    "Wren",
+    "Xavi",
+    "Yara",
+    "Zane",
+    "Aled",
+    "Bea",
+    "Cian",
+    "Dana",
+]
+LAST_NAMES = [
+    "Osei",
+    "Patel",
+    "Novak",
+    "Byrne",
+    "Haddad",
+    "Kowal",
+    "Lind",
+    "Mensah",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+    "Varga",
+    "Walsh",
+    "Young",
+    "Ahmed",
+    "Brandt",
+    "Costa",
+    "Duarte",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hughes",
+    "Ito",
+    "Jensen",
+]
+COMPANY_WORDS = [
+    "Harbour",
+    "Summit",
+    "Copper",
+    "Meadow",
+    "Northway",
+    "Beacon",
+    "Foundry",
+    "Orchard",
+    "Linden",
+    "Quarry",
+    "Kestrel",
+    "Granite",
+    "Willow",
+    "Falcon",
+    "Anchor",
+    "Thistle",
+]
 COMPANY_KINDS = ("Ltd", "LLP", "SARL", "GmbH", "& Co", "Partners", "Dental", "Cafe")
 
 PRODUCTS = ("broadband", "mobile", "tv")

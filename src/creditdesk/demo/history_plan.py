@@ -14,9 +14,9 @@ last credit is judged, so every chunk can be committed on its own.
 import heapq
 import json
 import random
-from datetime import UTC, date, datetime, timedelta
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 from creditdesk.demo.history_flow import Flow, Ids, Outcome, Rows, Step
@@ -287,7 +287,7 @@ class Planner:
         gaming: bool,
         flags: tuple,
     ) -> tuple[Outcome, bool]:
-        rng, rows = self.rng, case.rows
+        rows = case.rows
         posting = (
             credit_id,
             amount,

@@ -286,7 +286,7 @@ def after_load(connection: sa.Connection) -> None:
         return
     for table in ORDER:
         connection.exec_driver_sql(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
             f"greatest((SELECT max(id) FROM {table}), 1))"
         )
     for table in ORDER:
