@@ -28,9 +28,9 @@ from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.credits.schemas import DecisionOut
 from creditdesk.db import create_engine, make_session_factory
 from creditdesk.demo.history import HistoryExists, HistoryStats, write_history
-from creditdesk.demo.history_flow import Ids
 from creditdesk.demo.history_org import build_org
 from creditdesk.demo.history_plan import Planner
+from creditdesk.demo.history_rows import Ids
 from creditdesk.demo.history_time import Stamps
 from creditdesk.demo.history_write import ORDER
 from creditdesk.outbox.models import OutboxMessage
@@ -288,7 +288,7 @@ def test_the_cached_decisions_are_the_ones_full_facts_give() -> None:
             ids=Ids(bases),
             scale=SCALE,
         )
-        planner.exact_cache_keys = not exact
+        planner.rules.exact_cache_keys = not exact
         return [chunk.tables for chunk in planner.chunks(500)]
 
     assert generate(exact=False) == generate(exact=True)

@@ -28,9 +28,9 @@ from creditdesk.actors import Actor, Channel
 from creditdesk.audit import service as audit
 from creditdesk.clock import system_clock
 from creditdesk.db import create_engine, make_session_factory, transaction
-from creditdesk.demo.history_flow import Ids
 from creditdesk.demo.history_org import OPERATIONS_TEAM, build_org
 from creditdesk.demo.history_plan import Planner
+from creditdesk.demo.history_rows import Ids
 from creditdesk.demo.history_time import Stamps
 from creditdesk.demo.history_write import after_load, free_ids, loading, write
 from creditdesk.errors import Conflict

@@ -1,15 +1,15 @@
 """What happens to one generated credit after the policy judged it.
 
-An approval chain decided step by step (or still waiting), the posting through
-the outbox to the built-in ledger (or its failure and the handoff to billing
-operations), and now and then a void. Each move is one the state machine in
+An approval chain decided step by step (or still waiting), and the work
+handed back to the agent or to billing operations (the posting itself is in
+``history_posting``). Each move is one the state machine in
 ``credits.lifecycle`` allows, at a time after the one before; whatever would
 happen after the history's "now" has not happened yet.
 """
 
 import random
-from dataclasses import dataclass, field
 
+from creditdesk.demo.history_rows import Ids, Outcome, Rows, Step
 from creditdesk.demo.history_time import DAY, HOUR, Stamps
 
 # How long a person takes over an approval: minutes to days, mostly hours.
@@ -17,75 +17,12 @@ TURNAROUND_MEDIAN_SECONDS = 3 * HOUR
 # Deadlines are business hours; eight of them are about a calendar day.
 BUSINESS_TO_WALL = 3
 
-POSTING_FAILED_ERROR = "the ledger refused the memo: account is closed for billing"
 REJECT_COMMENTS = (
     "Not supported by the invoice; please check the billing history.",
     "Already credited on an earlier case.",
     "Outside the goodwill guidelines for this customer.",
     "Duplicate of a credit raised this week.",
 )
-VOID_REASON = "Credited in error: the customer was billed correctly."
-
-
-class Ids:
-    """The next free id of every table the history writes."""
-
-    def __init__(self, bases: dict[str, int]) -> None:
-        self.next = dict(bases)
-
-    def take(self, table: str) -> int:
-        value = self.next[table]
-        self.next[table] = value + 1
-        return value
-
-
-@dataclass
-class Rows:
-    """Rows waiting to be written, per table, in ``history_write`` order."""
-
-    tables: dict[str, list[tuple]] = field(default_factory=dict)
-
-    def add(self, table: str, row: tuple) -> None:
-        self.tables.setdefault(table, []).append(row)
-
-    def extend(self, other: "Rows") -> None:
-        for table, rows in other.tables.items():
-            self.tables.setdefault(table, []).extend(rows)
-
-    def count(self, table: str) -> int:
-        return len(self.tables.get(table, ()))
-
-
-@dataclass(slots=True)
-class Step:
-    """A policy step as the history uses it: its stored text and who holds it."""
-
-    label: str
-    mode: str
-    config: str
-    deadline_minutes: int
-    remind_before_minutes: int
-    # "manager" levels up the reporting line, or a queue role.
-    level: int
-    queue_role: str | None
-
-
-@dataclass(slots=True)
-class Outcome:
-    """Where the credit ended up, and when (seconds; None: not yet)."""
-
-    status: str
-    version: int
-    updated: int
-    decided: int | None = None
-    posted: int | None = None
-    applied: int | None = None
-    external_ref: str | None = None
-    last_error: str | None = None
-    # When it reached a status that never moves again; an applied credit that
-    # is voided later counts as settled when it was applied.
-    settled: int | None = None
-    pending_until: int | None = None
 
 
 class Flow:
@@ -102,8 +39,6 @@ class Flow:
         self.ids = ids
         self.stamps = stamps
         self.finance_ids = finance_ids
-        self.memos_by_month: dict[str, int] = {}
-        self.sample_by_month: dict[str, list[tuple]] = {}
 
     # Approvals
 
@@ -224,7 +159,7 @@ class Flow:
         if result == "recalled":
             return Outcome("recalled", 2, at, settled=at, pending_until=at)
         if result == "rejected":
-            self._handoff(
+            self.handoff(
                 rows,
                 credit,
                 at,
@@ -297,7 +232,7 @@ class Flow:
             )
         return decider
 
-    def _handoff(
+    def handoff(
         self,
         rows: Rows,
         credit: tuple,
@@ -342,216 +277,3 @@ class Flow:
                     text(at),
                 ),
             )
-
-    # Posting
-
-    def posting(
-        self,
-        rows: Rows,
-        credit: tuple,
-        outcome: Outcome,
-        *,
-        posting_fails: bool,
-        voids: bool,
-    ) -> Outcome:
-        """Queue the posting at the approval; the worker posts it minutes later."""
-        credit_id, amount, currency, account_id, memo_text = credit
-        text, now, rng = self.stamps.text, self.stamps.now, self.rng
-        approved_at = outcome.updated
-        message_id = self.ids.take("outbox_messages")
-        started = approved_at + rng.randint(20, 600)
-        payload = f'{{"credit_id": {credit_id}}}'
-
-        if started > now:
-            rows.add(
-                "outbox_messages",
-                (
-                    message_id,
-                    "credit.post",
-                    payload,
-                    "pending",
-                    0,
-                    text(approved_at),
-                    None,
-                    None,
-                    None,
-                    text(approved_at),
-                    None,
-                ),
-            )
-            return outcome
-
-        if posting_fails:
-            failed = started + rng.randint(10 * 60, 2 * HOUR)
-            rows.add(
-                "outbox_messages",
-                (
-                    message_id,
-                    "credit.post",
-                    payload,
-                    "dead",
-                    5,
-                    text(failed),
-                    None,
-                    None,
-                    POSTING_FAILED_ERROR,
-                    text(approved_at),
-                    None,
-                ),
-            )
-            voided = failed + rng.randint(HOUR, 3 * DAY)
-            finance = rng.choice(self.finance_ids)
-            self._handoff(
-                rows,
-                (credit_id,),
-                failed,
-                kind="posting_failed",
-                comment=POSTING_FAILED_ERROR,
-                holders=self.finance_ids,
-                done_by=finance,
-                queue_role="finance",
-                done_at=voided,
-            )
-            if voided <= now:
-                # Voiding a dead posting cancels its message.
-                last = rows.tables["outbox_messages"].pop()
-                rows.add("outbox_messages", (*last[:3], "cancelled", *last[4:]))
-                return Outcome(
-                    "voided",
-                    outcome.version + 3,
-                    voided,
-                    decided=outcome.decided,
-                    last_error=POSTING_FAILED_ERROR,
-                    settled=voided,
-                    pending_until=outcome.pending_until,
-                )
-            return Outcome(
-                "posting_failed",
-                outcome.version + 2,
-                failed,
-                decided=outcome.decided,
-                last_error=POSTING_FAILED_ERROR,
-                pending_until=outcome.pending_until,
-            )
-
-        posted = started + rng.randint(1, 4)
-        memo_id = self.ids.take("ledger_memos")
-        reference = f"LM-{memo_id:08d}"
-        key = f"outbox-{message_id}"
-        rows.add(
-            "outbox_messages",
-            (
-                message_id,
-                "credit.post",
-                payload,
-                "delivered",
-                1,
-                text(approved_at),
-                None,
-                None,
-                None,
-                text(approved_at),
-                text(posted),
-            ),
-        )
-        rows.add(
-            "ledger_entries",
-            (
-                self.ids.take("ledger_entries"),
-                account_id,
-                memo_id,
-                -amount,
-                currency,
-                f"{reference} {memo_text}"[:200],
-                text(posted),
-            ),
-        )
-        month = text(posted)[:7]
-        self.memos_by_month[month] = self.memos_by_month.get(month, 0) + 1
-        sample = self.sample_by_month.setdefault(month, [])
-        if len(sample) < 4 and rng.random() < 0.01:
-            sample.append((credit_id, reference, key, amount, currency))
-
-        applied = Outcome(
-            "applied",
-            outcome.version + 3,
-            posted,
-            decided=outcome.decided,
-            posted=posted,
-            applied=posted,
-            external_ref=reference,
-            settled=posted,
-            pending_until=outcome.pending_until,
-        )
-        voided = posted + rng.randint(DAY, 30 * DAY) if voids else now + 1
-        if voided > now:
-            rows.add(
-                "ledger_memos",
-                (
-                    memo_id,
-                    key,
-                    account_id,
-                    credit_id,
-                    amount,
-                    currency,
-                    "applied",
-                    text(posted),
-                    text(posted),
-                    None,
-                    None,
-                ),
-            )
-            return applied
-
-        void_id = self.ids.take("outbox_messages")
-        reversed_at = voided + rng.randint(5, 120)
-        rows.add(
-            "outbox_messages",
-            (
-                void_id,
-                "credit.void",
-                payload,
-                "delivered",
-                1,
-                text(voided),
-                None,
-                None,
-                None,
-                text(voided),
-                text(reversed_at),
-            ),
-        )
-        rows.add(
-            "ledger_memos",
-            (
-                memo_id,
-                key,
-                account_id,
-                credit_id,
-                amount,
-                currency,
-                "reversed",
-                text(posted),
-                text(posted),
-                f"outbox-{void_id}",
-                text(reversed_at),
-            ),
-        )
-        rows.add(
-            "ledger_entries",
-            (
-                self.ids.take("ledger_entries"),
-                account_id,
-                memo_id,
-                amount,
-                currency,
-                f"{reference} reversed: Credit {memo_text.split(' ')[1]} voided"[:200],
-                text(reversed_at),
-            ),
-        )
-        applied.status, applied.version, applied.updated = (
-            "voided",
-            applied.version + 1,
-            voided,
-        )
-        return applied
