@@ -382,3 +382,23 @@ def test_the_api_lists_the_generated_credits(history: Written) -> None:
     assert 0 < len(own.json()["items"]) < SCALE
     assert pending.status_code == 200, pending.text
     assert all(i["status"] == "pending_approval" for i in pending.json()["items"])
+
+
+@pytest.mark.parametrize("scale", [1, 7, 333])
+def test_any_scale_gets_exactly_its_credits_and_no_empty_case(scale: int) -> None:
+    policy = parse_policy(default_policy_text())
+    rng, stamps = random.Random(scale), Stamps(NOW)
+    bases = dict.fromkeys(ORDER, 1)
+    org = build_org(rng, scale=scale, bases=bases, stamps=stamps)
+    planner = Planner(
+        rng, org, policy=policy, version=1, stamps=stamps, ids=Ids(bases), scale=scale
+    )
+
+    credits, cases = [], []
+    for chunk in planner.chunks(100):
+        credits += chunk.tables.get("billing_credits", [])
+        cases += chunk.tables.get("cases", [])
+
+    assert len(credits) == scale
+    assert {c[0] for c in cases} == {c[1] for c in credits}
+    assert planner.cases == len(cases)

@@ -76,6 +76,8 @@ class CaseState:
 
 
 class Planner:
+    """Generates the history after ``org`` in chunks; see ``chunks``."""
+
     def __init__(
         self,
         rng: random.Random,
@@ -95,6 +97,9 @@ class Planner:
         self.amounts = Amounts(rng)
         self.chains = [self._chain(band.steps) for band in policy.approval_matrix.bands]
         self.credits = self.cases = 0
+        # Credits planned by open cases and not raised yet, the day weights
+        # summed so far, and a tie-breaker for credits due at the same second.
+        self._owed = self._cumulative = self._tick = 0
         self._heap: list[tuple[int, int, CaseState]] = []
         self._friends = {
             a.id: rng.sample(org.customers, min(4, len(org.customers)))
@@ -145,10 +150,6 @@ class Planner:
             out
         )
         yield out
-
-    _owed = 0
-    _cumulative = 0
-    _tick = 0
 
     def _push(self, case: CaseState, at: int | None = None) -> None:
         self._tick += 1
@@ -324,6 +325,10 @@ class Planner:
         return resolved is not None and resolved < at
 
     def _close_case(self, case: CaseState, out: Rows) -> None:
+        if not case.raised:
+            # Its first credit came after the last one asked for: never opened.
+            self.cases -= 1
+            return
         text = self.stamps.text
         resolved = resolution(case.raised)
         if resolved is not None:
