@@ -402,3 +402,21 @@ def test_any_scale_gets_exactly_its_credits_and_no_empty_case(scale: int) -> Non
     assert len(credits) == scale
     assert {c[0] for c in cases} == {c[1] for c in credits}
     assert planner.cases == len(cases)
+
+
+def test_disputes_follow_the_seasons_and_a_few_agents_game_the_limit(
+    credits: list[BillingCredit],
+) -> None:
+    weekdays = Counter(c.created_at.weekday() for c in credits)
+    months = Counter(c.created_at.month for c in credits)
+    just_under = Counter(
+        c.requested_by_id
+        for c in credits
+        if c.type == "goodwill" and 1_900 <= c.amount_minor < 2_500 and c.near_duplicate
+    )
+
+    assert weekdays[0] > 3 * weekdays[6]
+    assert months[12] + months[1] + months[2] > months[6] + months[7] + months[8]
+    gamer, flagged = just_under.most_common(1)[0]
+    assert flagged >= 5
+    assert sum(1 for c in credits if c.requested_by_id == gamer) < SCALE // 5
