@@ -40,7 +40,9 @@ class Posting:
         started = approved_at + rng.randint(20, 600)
         payload = f'{{"credit_id": {credit_id}}}'
 
-        if started > now:
+        # The ledger answers within seconds; whatever would end after now is
+        # still waiting for the worker.
+        if started + 4 > now:
             rows.add(
                 "outbox_messages",
                 (
@@ -61,6 +63,8 @@ class Posting:
 
         if posting_fails:
             failed = started + rng.randint(10 * 60, 2 * HOUR)
+            if failed > now:
+                return self._retrying(rows, message_id, payload, outcome, started)
             rows.add(
                 "outbox_messages",
                 (
@@ -161,8 +165,9 @@ class Posting:
             settled=posted,
             pending_until=outcome.pending_until,
         )
-        voided = posted + rng.randint(DAY, 30 * DAY) if voids else now + 1
-        if voided > now:
+        voided = posted + rng.randint(DAY, 30 * DAY) if voids else now
+        # The reversal takes up to two minutes; it has to be over by now.
+        if voided + 120 > now:
             rows.add(
                 "ledger_memos",
                 (
@@ -233,3 +238,32 @@ class Posting:
             voided,
         )
         return applied
+
+    def _retrying(
+        self, rows: Rows, message_id: int, payload: str, outcome: Outcome, started: int
+    ) -> Outcome:
+        """A posting that keeps failing and is still being retried."""
+        text, now = self.stamps.text, self.stamps.now
+        rows.add(
+            "outbox_messages",
+            (
+                message_id,
+                "credit.post",
+                payload,
+                "pending",
+                2,
+                text(now + self.rng.randint(60, 900)),
+                None,
+                None,
+                POSTING_FAILED_ERROR,
+                text(outcome.updated),
+                None,
+            ),
+        )
+        return Outcome(
+            "posting",
+            outcome.version + 1,
+            started,
+            decided=outcome.decided,
+            pending_until=outcome.pending_until,
+        )
