@@ -54,12 +54,14 @@ class Written:
     stats: HistoryStats
 
 
-def _write(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Written]:
+def _write(
+    tmp_path_factory: pytest.TempPathFactory, scale: int = SCALE
+) -> Iterator[Written]:
     directory = tmp_path_factory.mktemp("history")
     with scratch_database(
         server_url(), prefix="creditdesk_hist", directory=directory
     ) as url:
-        stats = write_history(url, scale=SCALE, seed=SEED, now=NOW)
+        stats = write_history(url, scale=scale, seed=SEED, now=NOW)
         engine = create_engine(url)
         try:
             yield Written(url, engine, make_session_factory(engine), stats)
@@ -420,3 +422,46 @@ def test_disputes_follow_the_seasons_and_a_few_agents_game_the_limit(
     gamer, flagged = just_under.most_common(1)[0]
     assert flagged >= 5
     assert sum(1 for c in credits if c.requested_by_id == gamer) < SCALE // 5
+
+
+@pytest.fixture
+def small_history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Written]:
+    """A history of its own, for a test that adds to it."""
+    yield from _write(tmp_path_factory, scale=300)
+
+
+def test_the_service_raises_new_credits_on_top_of_the_history(
+    small_history: Written,
+) -> None:
+    history = small_history
+    agent = _token(history, Role.AGENT)
+    with history.factory() as session:
+        agent_id = session.scalars(
+            sa.select(User.id).where(User.role == Role.AGENT).order_by(User.id).limit(1)
+        ).one()
+        case = session.scalars(
+            sa.select(Case)
+            .where(Case.owner_id == agent_id, Case.status.in_(["open", "pending"]))
+            .order_by(Case.id)
+            .limit(1)
+        ).one()
+        last_id = session.scalar(sa.select(sa.func.max(BillingCredit.id)))
+    client = next(iter_client := _client(history))
+    try:
+        response = client.post(
+            "/api/v1/credits",
+            json={
+                "case_id": case.id,
+                "amount": "5.00",
+                "currency": case.currency,
+                "type": "goodwill",
+                "reason": "goodwill",
+                "justification": "A goodwill gesture on top of the history.",
+            },
+            headers=agent,
+        )
+    finally:
+        iter_client.close()
+
+    assert response.status_code == 201, response.text
+    assert response.json()["id"] == last_id + 1
