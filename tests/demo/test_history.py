@@ -225,7 +225,12 @@ def test_credits_that_needed_approval_have_their_chain(
             pending = [s for s in chain if s.status.value == "pending"]
             assert len(pending) == 1
             assert any(i.status.value == "pending" for i in items[credit.id])
-        elif credit.decided_at is not None and credit.status is not S.REJECTED:
+        elif credit.status is S.REJECTED:
+            (rejecting,) = [s for s in chain if s.status.value == "rejected"]
+            (told,) = [i for i in items[credit.id] if i.kind.value == "rejected"]
+            assert rejecting.comment and told.comment == rejecting.comment
+            assert told.assignee_id == credit.requested_by_id
+        elif credit.decided_at is not None:
             assert request.status.value == "approved"
             assert all(s.status.value == "approved" for s in chain)
             assert all(s.decided_at <= credit.decided_at for s in chain)

@@ -8,6 +8,7 @@ happen after the history's "now" has not happened yet.
 """
 
 import random
+from dataclasses import dataclass
 
 from creditdesk.demo.history_rows import Ids, Outcome, Rows, Step
 from creditdesk.demo.history_time import DAY, HOUR, Stamps
@@ -54,105 +55,23 @@ class Flow:
     ) -> Outcome:
         """Open the chain at the credit's creation and decide it step by step."""
         credit_id, t0, requester = credit
-        now, text, rng = self.stamps.now, self.stamps.text, self.rng
-        request_id = self.ids.take("approval_requests")
-        step_ids = [self.ids.take("approval_steps") for _ in chain]
-        statuses = ["waiting"] * len(chain)
-        settled_by: list[int | None] = [None] * len(chain)
-        comments: list[str | None] = [None] * len(chain)
-        assigned: list[int | None] = [None] * len(chain)
-        decided: list[int | None] = [None] * len(chain)
-        recall_at = t0 + self._turnaround() // 2 if rng.random() < recall_odds else None
-
-        at, result = t0, "pending"
-        for index, step in enumerate(chain):
-            assigned[index] = at
-            decision_at = at + self._turnaround()
-            # The agent withdrew it before anyone decided (by now).
-            if recall_at is not None and recall_at < decision_at and recall_at <= now:
-                result, at = "recalled", recall_at
-                self._items(
-                    rows,
-                    credit,
-                    step,
-                    step_ids[index],
-                    approvers[index],
-                    assigned=assigned[index],
-                    closed=at,
-                    status="recalled",
-                )
-                statuses[index] = "recalled"
-                decided[index] = at
-                for later in range(index + 1, len(chain)):
-                    statuses[later] = "recalled"
-                    decided[later] = at
-                break
-            if decision_at > now:
-                statuses[index] = "pending"
-                self._items(
-                    rows,
-                    credit,
-                    step,
-                    step_ids[index],
-                    approvers[index],
-                    assigned=at,
-                    closed=None,
-                    status="pending",
-                )
-                break
-            approve = rng.random() >= reject_odds
-            decider = self._items(
-                rows,
-                credit,
-                step,
-                step_ids[index],
-                approvers[index],
-                assigned=at,
-                closed=decision_at,
-                status="approved" if approve else "rejected",
-            )
-            statuses[index] = "approved" if approve else "rejected"
-            settled_by[index], decided[index] = decider, decision_at
-            at = decision_at
-            if not approve:
-                comments[index] = rng.choice(REJECT_COMMENTS)
-                for later in range(index + 1, len(chain)):
-                    statuses[later] = "skipped"
-                result = "rejected"
-                break
-        else:
-            result = "approved"
-
-        completed = None if result == "pending" else at
-        rows.add(
-            "approval_requests",
-            (
-                request_id,
-                credit_id,
-                result,
-                text(t0),
-                None if completed is None else text(completed),
-            ),
+        run = _Run(
+            request_id=self.ids.take("approval_requests"),
+            step_ids=[self.ids.take("approval_steps") for _ in chain],
+            statuses=["waiting"] * len(chain),
+            settled_by=[None] * len(chain),
+            comments=[None] * len(chain),
+            assigned=[None] * len(chain),
+            decided=[None] * len(chain),
         )
-        for index, step in enumerate(chain):
-            rows.add(
-                "approval_steps",
-                (
-                    step_ids[index],
-                    request_id,
-                    credit_id,
-                    index + 1,
-                    step.label,
-                    step.mode,
-                    step.config,
-                    statuses[index],
-                    settled_by[index],
-                    comments[index],
-                    None if assigned[index] is None else text(assigned[index]),
-                    None if decided[index] is None else text(decided[index]),
-                    text(t0),
-                ),
-            )
+        recall_at = None
+        if self.rng.random() < recall_odds:
+            recall_at = t0 + self._turnaround() // 2
+
+        result, at, index = self._walk(
+            rows, credit, chain, approvers, run, recall_at, reject_odds
+        )
+        self._write_chain(rows, credit_id, t0, chain, run, result, at)
 
         if result == "pending":
             return Outcome("pending_approval", 1, t0, pending_until=None)
@@ -164,12 +83,118 @@ class Flow:
                 credit,
                 at,
                 kind="rejected",
-                comment=comments[index],
+                comment=run.comments[index],
                 holders=[requester],
                 done_by=requester,
             )
             return Outcome("rejected", 2, at, decided=at, settled=at, pending_until=at)
         return Outcome("approved", 2, at, decided=at, pending_until=at)
+
+    def _walk(
+        self,
+        rows: Rows,
+        credit: tuple,
+        chain: list[Step],
+        approvers: list[list[int]],
+        run: "_Run",
+        recall_at: int | None,
+        reject_odds: float,
+    ) -> tuple[str, int, int]:
+        """Decide the steps in turn until one rejects, the agent recalls the
+        credit, or the next decision would come after now."""
+        now, rng = self.stamps.now, self.rng
+        at, index = credit[1], 0
+        for index, step in enumerate(chain):
+            run.assigned[index] = at
+            decision_at = at + self._turnaround()
+            holders, step_id = approvers[index], run.step_ids[index]
+            # The agent withdrew it before anyone decided (by now).
+            if recall_at is not None and recall_at < decision_at and recall_at <= now:
+                self._items(
+                    rows,
+                    credit,
+                    step,
+                    step_id,
+                    holders,
+                    assigned=at,
+                    closed=recall_at,
+                    status="recalled",
+                )
+                for later in range(index, len(chain)):
+                    run.statuses[later] = "recalled"
+                    run.decided[later] = recall_at
+                return "recalled", recall_at, index
+            if decision_at > now:
+                run.statuses[index] = "pending"
+                self._items(
+                    rows,
+                    credit,
+                    step,
+                    step_id,
+                    holders,
+                    assigned=at,
+                    closed=None,
+                    status="pending",
+                )
+                return "pending", at, index
+            approve = rng.random() >= reject_odds
+            status = "approved" if approve else "rejected"
+            decider = self._items(
+                rows,
+                credit,
+                step,
+                step_id,
+                holders,
+                assigned=at,
+                closed=decision_at,
+                status=status,
+            )
+            run.statuses[index] = status
+            run.settled_by[index], run.decided[index] = decider, decision_at
+            at = decision_at
+            if not approve:
+                run.comments[index] = rng.choice(REJECT_COMMENTS)
+                for later in range(index + 1, len(chain)):
+                    run.statuses[later] = "skipped"
+                return "rejected", at, index
+        return "approved", at, index
+
+    def _write_chain(
+        self,
+        rows: Rows,
+        credit_id: int,
+        t0: int,
+        chain: list[Step],
+        run: "_Run",
+        result: str,
+        at: int,
+    ) -> None:
+        text = self.stamps.text
+        completed = None if result == "pending" else text(at)
+        rows.add(
+            "approval_requests",
+            (run.request_id, credit_id, result, text(t0), completed),
+        )
+        for index, step in enumerate(chain):
+            assigned, decided = run.assigned[index], run.decided[index]
+            rows.add(
+                "approval_steps",
+                (
+                    run.step_ids[index],
+                    run.request_id,
+                    credit_id,
+                    index + 1,
+                    step.label,
+                    step.mode,
+                    step.config,
+                    run.statuses[index],
+                    run.settled_by[index],
+                    run.comments[index],
+                    None if assigned is None else text(assigned),
+                    None if decided is None else text(decided),
+                    text(t0),
+                ),
+            )
 
     def _turnaround(self) -> int:
         seconds = int(self.rng.lognormvariate(0, 1.1) * TURNAROUND_MEDIAN_SECONDS)
@@ -277,3 +302,16 @@ class Flow:
                     text(at),
                 ),
             )
+
+
+@dataclass(slots=True)
+class _Run:
+    """One approval request as it is decided: per step, in chain order."""
+
+    request_id: int
+    step_ids: list[int]
+    statuses: list[str]
+    settled_by: list[int | None]
+    comments: list[str | None]
+    assigned: list[int | None]
+    decided: list[int | None]
