@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--billing-credits",
         type=int,
-        default=2_000,
+        default=10_000,
         help="approved credits posted per billing run (PostgreSQL only)",
     )
     parser.add_argument(

@@ -48,17 +48,23 @@ def test_voiding_an_applied_credit_gives_the_balance_back_once(desk: Desk) -> No
     answer = _void(desk, approved.credit_id)
 
     assert answer.status_code == 200, answer.text
-    assert answer.json()["status"] == "voided"
-    [voided] = desk.audit("credit", approved.credit_id, "credit.voided")
-    assert (voided.actor_name, voided.reason) == (
+    # Voided only once the billing system has confirmed the reversal.
+    assert answer.json()["status"] == "voiding"
+    [asked] = desk.audit("credit", approved.credit_id, "credit.void_requested")
+    assert (asked.actor_name, asked.reason) == (
         desk.org.finance.username,
         WHY["justification"],
     )
+    assert desk.audit("credit", approved.credit_id, "credit.voided") == []
     [message] = desk.messages(approved.credit_id, VOID_TOPIC)
     assert message.status is OutboxStatus.PENDING
 
     assert desk.drain() == 1
     assert desk.drain() == 0
+
+    assert desk.credit(approved).status is CreditStatus.VOIDED
+    [voided] = desk.audit("credit", approved.credit_id, "credit.voided")
+    assert voided.reason == "reversed at ledger: reversed"
 
     assert support.balance(desk.factory, approved) == before
     [reversal] = desk.reversals(approved)
@@ -111,6 +117,8 @@ def test_a_void_delivered_twice_reverses_once(desk: Desk) -> None:
     assert (message.status, message.attempts) == (OutboxStatus.DELIVERED, 2)
     assert len(desk.reversals(approved)) == 1
     assert support.balance(desk.factory, approved) == 0
+    assert desk.credit(approved).status is CreditStatus.VOIDED
+    assert len(desk.audit("credit", approved.credit_id, "credit.voided")) == 1
 
 
 def test_the_ledger_reverses_a_memo_once_whatever_the_key(desk: Desk) -> None:
@@ -218,11 +226,14 @@ def test_a_credit_not_yet_posted_or_already_voided_is_409(desk: Desk) -> None:
     twice = _void(desk, voided.credit_id)
 
     assert (early.status_code, early.json()["credit_status"]) == (409, "approved")
-    assert (twice.status_code, twice.json()["credit_status"]) == (409, "voided")
-    assert len(desk.messages(voided.credit_id, VOID_TOPIC)) == 1
+    assert (twice.status_code, twice.json()["credit_status"]) == (409, "voiding")
     assert desk.messages(waiting.credit_id, CREDIT_POST)[0].status is (
         OutboxStatus.PENDING
     )
+    desk.drain()
+    after = _void(desk, voided.credit_id)
+    assert (after.status_code, after.json()["credit_status"]) == (409, "voided")
+    assert len(desk.messages(voided.credit_id, VOID_TOPIC)) == 1
 
 
 def _voided(desk: Desk) -> Approved:
@@ -240,9 +251,33 @@ def test_a_void_at_a_system_without_an_adapter_is_dead_lettered(desk: Desk) -> N
 
     [message] = desk.messages(approved.credit_id, VOID_TOPIC)
     assert message.status is OutboxStatus.DEAD
-    assert desk.credit(approved).status is CreditStatus.VOIDED
+    # Not reversed, so not voided: billing operations retry or cancel it.
+    assert desk.credit(approved).status is CreditStatus.VOIDING
     listed = desk.get("/ops/outbox", "finance", status="dead", topic=VOID_TOPIC)
     assert message.id in [row["id"] for row in listed.json()["items"]]
+
+
+def test_cancelling_a_dead_reversal_voids_the_credit_unreversed(desk: Desk) -> None:
+    approved = desk.applied()
+    assert _void(desk, approved.credit_id).status_code == 200
+    desk.set_system(approved, BillingSystem.ZUORA)
+    desk.drain()
+    [message] = desk.messages(approved.credit_id, VOID_TOPIC)
+
+    cancelled = desk.post(
+        f"/ops/outbox/{message.id}/cancel",
+        "finance",
+        {"comment": "Reversed by hand in the billing system."},
+    )
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert desk.credit(approved).status is CreditStatus.VOIDED
+    [voided] = desk.audit("credit", approved.credit_id, "credit.voided")
+    assert voided.reason == (
+        "reversal cancelled by billing operations: "
+        "Reversed by hand in the billing system."
+    )
+    assert desk.reversals(approved) == []
 
 
 class _PostsButCannotReverse:

@@ -37,6 +37,7 @@ from creditdesk.integrations.sap.adapter import ENTITY_SET, SERVICE_PATH
 from creditdesk.integrations.sap.fake import FakeSap, create_app
 from creditdesk.integrations.sap.mapping import memo_request
 from creditdesk.outbox.errors import PermanentError
+from creditdesk.outbox.locks import KeyLocks
 from creditdesk.outbox.models import OutboxStatus
 from creditdesk.outbox.registry import CREDIT_POST
 from creditdesk.outbox.worker import Worker
@@ -64,14 +65,19 @@ class Sap:
             "sales_organization": "1010",
             "material": "CREDIT-ADJ",
             "timeout_seconds": TIMEOUT,
+            # Below the 15 s the worker tests move the clock on by.
+            "settle_seconds": 10,
             **overrides,
         }
         return SapSettings(_env_file=None, **values)  # type: ignore[call-arg]
 
-    def adapter(self, **overrides: Any) -> SapAdapter:
+    def adapter(self, *, locks: KeyLocks | None = None, **overrides: Any) -> SapAdapter:
         retry = RetryPolicy(attempts=3, base_seconds=0.01, max_wait_seconds=5)
         return build_adapter(
-            self.settings(**overrides), sleep=self.waits.append, retry=retry
+            self.settings(**overrides),
+            sleep=self.waits.append,
+            retry=retry,
+            locks=locks,
         )
 
     def customer(self) -> str:

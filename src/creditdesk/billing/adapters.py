@@ -8,9 +8,14 @@ attempt got through.
 """
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from sqlalchemy.orm import Session
 
 from creditdesk.outbox.errors import PermanentError, TransientError
+
+if TYPE_CHECKING:
+    from creditdesk.accounts.models import Account
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,4 +92,27 @@ class BillingAdapter(Protocol):
 
     def void_credit(self, request: VoidRequest) -> VoidResult:
         """Reverse the memo, or answer as before if this key already did."""
+        ...
+
+
+@runtime_checkable
+class InTransactionAdapter(Protocol):
+    """A billing system kept in our own database, such as the built-in ledger.
+
+    It posts inside the job's transaction, so the memo, the credit's new state
+    and the message's delivery commit together: no crash can fall between the
+    system accepting the memo and our recording it.
+    """
+
+    def post_within(
+        self,
+        session: Session,
+        request: PostingRequest,
+        *,
+        account: "Account",
+        retrying: bool,
+    ) -> PostingResult:
+        """Raise the memo on ``account`` in ``session``; when ``retrying`` (an
+        earlier attempt may have got through), first return the memo this key
+        already raised, if any."""
         ...

@@ -1,10 +1,11 @@
 """The built-in ledger: a billing system that lives in our own database.
 
-It is treated as if it were remote. It commits in its own transaction, never
-in the caller's, and it knows each memo by its idempotency key, so a repeated
-request returns the memo already raised instead of crediting twice. That keeps
-the posting task honest: it cannot lean on sharing a transaction with the
-ledger, because no real vendor would let it.
+It knows each memo by its idempotency key, so a repeated request returns the
+memo already raised instead of crediting twice. The posting job calls
+``post_within`` in its own transaction: the memo, the credit's posted and
+applied states and the outbox message's delivery then commit together.
+``post_credit`` commits on its own, as a remote system would; it serves
+callers that hold no transaction of ours.
 """
 
 from collections.abc import Iterator
@@ -41,13 +42,29 @@ class LedgerAdapter:
         self._session_factory = session_factory
         self._clock = clock
 
+    def post_within(
+        self,
+        session: Session,
+        request: PostingRequest,
+        *,
+        account: Account,
+        retrying: bool,
+    ) -> PostingResult:
+        """Raise and apply a memo in the caller's transaction; when
+        ``retrying``, first return the one this key already raised, if any."""
+        memo = _memo_by_key(session, request.idempotency_key) if retrying else None
+        if memo is None:
+            memo = _raise_and_apply(session, request, account, self._clock)
+        return _result(memo)
+
     def post_credit(self, request: PostingRequest) -> PostingResult:
         """Raise and apply a memo, or return the one this key already raised."""
         try:
             with transaction(self._session_factory) as session:
                 memo = _memo_by_key(session, request.idempotency_key)
                 if memo is None:
-                    memo = _raise_and_apply(session, request, self._clock)
+                    account = _account_by_number(session, request.account_number)
+                    memo = _raise_and_apply(session, request, account, self._clock)
                 result = _result(memo)
         except IntegrityError:
             # A concurrent request with the same key committed first.
@@ -163,24 +180,25 @@ def _memo_by_reversal_key(session: Session, key: str) -> LedgerMemo | None:
 
 
 def _raise_and_apply(
-    session: Session, request: PostingRequest, clock: Clock
+    session: Session, request: PostingRequest, account: Account | None, clock: Clock
 ) -> LedgerMemo:
-    account = _valid_account(session, request)
+    account = _valid_account(account, request)
     now = clock()
 
+    # The ledger applies a memo as soon as it is raised; a vendor may not.
     memo = LedgerMemo(
         idempotency_key=request.idempotency_key,
         account_id=account.id,
         credit_id=request.credit_id,
         amount_minor=request.amount_minor,
         currency=request.currency,
-        status=MemoStatus.POSTED,
+        status=MemoStatus.APPLIED,
         created_at=now,
+        applied_at=now,
     )
     session.add(memo)
     session.flush()
 
-    # The ledger applies a memo as soon as it is raised; a vendor may not.
     session.add(
         LedgerEntry(
             account_id=account.id,
@@ -191,8 +209,6 @@ def _raise_and_apply(
             created_at=now,
         )
     )
-    memo.status = MemoStatus.APPLIED
-    memo.applied_at = now
     session.flush()
 
     log.info(
@@ -206,11 +222,14 @@ def _raise_and_apply(
     return memo
 
 
-def _valid_account(session: Session, request: PostingRequest) -> Account:
-    account = session.scalars(
-        sa.select(Account).where(Account.number == request.account_number)
+def _account_by_number(session: Session, number: str) -> Account | None:
+    return session.scalars(
+        sa.select(Account).where(Account.number == number)
     ).one_or_none()
-    if account is None:
+
+
+def _valid_account(account: Account | None, request: PostingRequest) -> Account:
+    if account is None or account.number != request.account_number:
         raise BillingRejectedError(
             f"the ledger has no account {request.account_number}"
         )

@@ -41,5 +41,5 @@ def adapter_for(
     if system == BillingSystem.ZUORA and (zuora := zuora_adapter(clock=clock)):
         return zuora
     if system == BillingSystem.SAP:
-        return sap.build_adapter()
+        return sap.build_adapter(session_factory=session_factory)
     raise PermanentError(f"billing system {system.value!r} is not configured")

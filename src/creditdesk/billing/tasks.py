@@ -1,7 +1,8 @@
 """The ``credit.post`` job: post an approved credit to its billing system once;
 and the ``credit.void`` job: reverse a voided credit's memo there once.
 
-Three steps, so that no transaction stays open while a vendor answers:
+A remote system is posted in three steps, so that no transaction stays open
+while a vendor answers:
 
 1. lock the credit and move it to ``posting`` (commit);
 2. call the account's billing adapter, keyed by the outbox message id;
@@ -10,8 +11,9 @@ Three steps, so that no transaction stays open while a vendor answers:
 
 If the worker dies between 2 and 3, the lease expires, another worker runs the
 job again and the adapter's idempotency key turns the second post into a
-lookup of the first. Voiding follows the same three steps, keyed by the
-``credit.void`` message's id.
+lookup of the first. A system in our own database (the built-in ledger) is
+posted in one transaction holding all three steps. Voiding follows the same
+three steps, keyed by the ``credit.void`` message's id.
 """
 
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from creditdesk.approvals.models import WorkItemKind
 from creditdesk.audit import service as audit
 from creditdesk.billing.adapters import (
     BillingAdapter,
+    InTransactionAdapter,
     PostingRequest,
     PostingResult,
     VoidRequest,
@@ -35,7 +38,7 @@ from creditdesk.billing.registry import adapter_for
 from creditdesk.cases.service import resolve_if_settled
 from creditdesk.clock import Clock
 from creditdesk.config import Settings
-from creditdesk.credits import lifecycle
+from creditdesk.credits import lifecycle, voids
 from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.db import read_only, transaction
 from creditdesk.errors import NotFound
@@ -67,6 +70,7 @@ class AdapterFactory(Protocol):
 class _Posting:
     request: PostingRequest
     system: BillingSystem
+    adapter: BillingAdapter
     resumed: bool
 
 
@@ -80,11 +84,10 @@ class PostCredit:
         credit_id = _credit_id(context.claim.payload)
         actor = Actor.system(Channel.WORKER, name=context.worker_id)
 
-        posting = _start(context, credit_id, actor)
-        if posting is None:
-            return
-
         try:
+            posting = self._start(context, credit_id, actor)
+            if posting is None:
+                return
             result = self._post(context, posting)
         except PermanentError as exc:
             # Rejected by the vendor, or no adapter for its system.
@@ -106,13 +109,52 @@ class PostCredit:
         actor = Actor.system(Channel.WORKER, name=context.worker_id)
         _give_up(context, credit_id, actor, error)
 
+    def _start(
+        self, context: HandlerContext, credit_id: int, actor: Actor
+    ) -> _Posting | None:
+        """Move the credit to ``posting``; None when there is nothing left to
+        send, because it is no longer postable or it was posted in this same
+        transaction."""
+        with transaction(context.session_factory) as session:
+            credit = _load(session, credit_id)
+            if credit.status not in _POSTABLE:
+                log.info(
+                    "billing.post_skipped",
+                    credit_id=credit_id,
+                    status=credit.status.value,
+                )
+                return None
+
+            account = session.get_one(Account, credit.account_id)
+            request = _request(credit, account, idempotency_key(context.claim.id))
+            adapter = self._adapter_factory(
+                account.billing_system,
+                session_factory=context.session_factory,
+                settings=context.settings,
+                clock=context.clock,
+            )
+            resumed = credit.status != CreditStatus.APPROVED
+            if not isinstance(adapter, InTransactionAdapter):
+                _mark_posting(session, context, credit, actor)
+                return _Posting(request, account.billing_system, adapter, resumed)
+
+            # The message first, so that a worker that lost its lease changes
+            # nothing; the memo before the credit's moves, so that no flush
+            # falls between them and the credit row is written once.
+            context.mark_delivered(session)
+            result = adapter.post_within(
+                session,
+                request,
+                account=account,
+                retrying=resumed or context.claim.attempts > 1,
+            )
+            _mark_posting(session, context, credit, actor)
+            _record_result(session, context, credit, actor, result, resumed=resumed)
+        _log_posted(credit_id, account.billing_system, result)
+        return None
+
     def _post(self, context: HandlerContext, posting: _Posting) -> PostingResult:
-        adapter = self._adapter_factory(
-            posting.system,
-            session_factory=context.session_factory,
-            settings=context.settings,
-            clock=context.clock,
-        )
+        adapter = posting.adapter
         key = posting.request.idempotency_key
         if posting.resumed or context.claim.attempts > 1:
             found = adapter.find_by_idempotency_key(key)
@@ -134,24 +176,6 @@ def _credit_id(payload: dict[str, Any]) -> int:
     return credit_id
 
 
-def _start(context: HandlerContext, credit_id: int, actor: Actor) -> _Posting | None:
-    with transaction(context.session_factory) as session:
-        credit = _load(session, credit_id)
-        if credit.status not in _POSTABLE:
-            log.info(
-                "billing.post_skipped", credit_id=credit_id, status=credit.status.value
-            )
-            return None
-
-        resumed = credit.status != CreditStatus.APPROVED
-        if credit.status != CreditStatus.POSTING:
-            lifecycle.start_posting(session, credit, actor=actor, now=context.now())
-
-        account = session.get_one(Account, credit.account_id)
-        request = _request(credit, account, idempotency_key(context.claim.id))
-        return _Posting(request, account.billing_system, resumed)
-
-
 def _finish(
     context: HandlerContext,
     credit_id: int,
@@ -163,12 +187,33 @@ def _finish(
         # First, so that a worker that lost its lease changes nothing.
         context.mark_delivered(session)
         credit = _load(session, credit_id)
-        now = context.now()
+        _record_result(session, context, credit, actor, result, resumed=posting.resumed)
+    _log_posted(credit_id, posting.system, result)
 
-        lifecycle.record_posted(
-            session, credit, external_ref=result.external_ref, actor=actor, now=now
-        )
-        # A retried posting that went through settles its handoff too.
+
+def _mark_posting(
+    session: Session, context: HandlerContext, credit: BillingCredit, actor: Actor
+) -> None:
+    if credit.status != CreditStatus.POSTING:
+        lifecycle.start_posting(session, credit, actor=actor, now=context.now())
+
+
+def _record_result(
+    session: Session,
+    context: HandlerContext,
+    credit: BillingCredit,
+    actor: Actor,
+    result: PostingResult,
+    *,
+    resumed: bool,
+) -> None:
+    now = context.now()
+    lifecycle.record_posted(
+        session, credit, external_ref=result.external_ref, actor=actor, now=now
+    )
+    if resumed:
+        # A retried posting that went through settles its handoff too. Only a
+        # credit that failed its posting before can have one.
         handoffs.finish_open(
             session,
             credit.id,
@@ -177,16 +222,18 @@ def _finish(
             actor=actor,
             now=now,
         )
-        if result.applied:
-            lifecycle.record_applied(session, credit, actor=actor, now=now)
-            resolve_if_settled(
-                session, credit.case_id, actor=actor, now=now, settings=context.settings
-            )
+    if result.applied:
+        lifecycle.record_applied(session, credit, actor=actor, now=now)
+        resolve_if_settled(
+            session, credit.case_id, actor=actor, now=now, settings=context.settings
+        )
 
+
+def _log_posted(credit_id: int, system: BillingSystem, result: PostingResult) -> None:
     log.info(
         "billing.credit_posted",
         credit_id=credit_id,
-        system=posting.system.value,
+        system=system.value,
         external_ref=result.external_ref,
         applied=result.applied,
     )
@@ -196,8 +243,12 @@ def _give_up(context: HandlerContext, credit_id: int, actor: Actor, error: str) 
     with transaction(context.session_factory) as session:
         context.mark_dead(session, error)
         credit = _load(session, credit_id)
+        now = context.now()
+        if credit.status == CreditStatus.APPROVED:
+            # The attempt was rolled back before it could record its start
+            # (say no adapter could be built); it still counts as one.
+            lifecycle.start_posting(session, credit, actor=actor, now=now)
         if credit.status == CreditStatus.POSTING:
-            now = context.now()
             lifecycle.record_posting_failed(
                 session, credit, error=error, actor=actor, now=now
             )
@@ -242,8 +293,11 @@ def _request(credit: BillingCredit, account: Account, key: str) -> PostingReques
 class VoidCredit:
     """The ``credit.void`` handler; payload ``{"credit_id": int}``.
 
-    The credit is already ``voided``: this reverses its memo at the billing
-    system and records the reversal's reference in the audit trail.
+    The credit is ``voiding``: this reverses its memo at the billing system,
+    and only when the system confirms does the credit become ``voided``, with
+    the reversal's reference in the audit trail. A refusal leaves it
+    ``voiding`` and the message dead, with the vendor's words, for billing
+    operations to retry or cancel.
     """
 
     def __init__(self, adapter_factory: AdapterFactory = adapter_for) -> None:
@@ -253,25 +307,10 @@ class VoidCredit:
         credit_id = _credit_id(context.claim.payload)
         actor = Actor.system(Channel.WORKER, name=context.worker_id)
 
-        with context.session_factory() as session:
-            read_only(session)
-            credit = session.get(BillingCredit, credit_id)
-            if credit is None:
-                raise PermanentError(f"credit {credit_id} does not exist")
-            posted_as = credit.external_ref
-            if credit.status != CreditStatus.VOIDED or posted_as is None:
-                # Nothing was posted, so nothing is reversed.
-                log.info(
-                    "billing.void_skipped",
-                    credit_id=credit_id,
-                    status=credit.status.value,
-                )
-                return
-            account = session.get_one(Account, credit.account_id)
-            key = idempotency_key(context.claim.id)
-            request = _void_request(credit, account, posted_as, key)
-            system = account.billing_system
-
+        voiding = _voiding(context, credit_id)
+        if voiding is None:
+            return
+        request, system = voiding
         adapter = self._adapter_factory(
             system,
             session_factory=context.session_factory,
@@ -280,16 +319,18 @@ class VoidCredit:
         )
         void = getattr(adapter, "void_credit", None)
         if void is None:
-            # TODO(vendor-void): only the built-in ledger reverses memos so far;
-            # each vendor adapter needs its cancel or reverse call (Zuora's
-            # credit memo reverse, an SAP cancellation, a Salesforce credit
-            # note cancellation). Until then billing operations reverse it by
-            # hand, from the dead letter this leaves.
+            # TODO(webhook-void): the webhook receiver contract has no
+            # reversal yet; a second signed POST (a "void" event with the
+            # void key) and its fake would build it. Until then billing
+            # operations reverse it by hand, from the dead letter this leaves.
             raise PermanentError(f"reversing at {system.value} is not built yet")
         result = void(request)
 
         with transaction(context.session_factory) as session:
+            # First, so that a worker that lost its lease changes nothing.
             context.mark_delivered(session)
+            credit = _load(session, credit_id)
+            now = context.now()
             audit.record(
                 session,
                 actor=actor,
@@ -300,14 +341,43 @@ class VoidCredit:
                     "reversed_ref": (None, result.external_ref),
                     "billing_status": (None, result.raw_status),
                 },
-                now=context.now(),
+                now=now,
             )
+            if credit.status == CreditStatus.VOIDING:
+                voids.finish_void(
+                    session,
+                    credit,
+                    reason=f"reversed at {system.value}: {result.raw_status}",
+                    actor=actor,
+                    now=now,
+                    settings=context.settings,
+                )
         log.info(
             "billing.credit_reversed",
             credit_id=credit_id,
             system=system.value,
             external_ref=result.external_ref,
         )
+
+
+def _voiding(
+    context: HandlerContext, credit_id: int
+) -> tuple[VoidRequest, BillingSystem] | None:
+    with context.session_factory() as session:
+        read_only(session)
+        credit = session.get(BillingCredit, credit_id)
+        if credit is None:
+            raise PermanentError(f"credit {credit_id} does not exist")
+        posted_as = credit.external_ref
+        if credit.status != CreditStatus.VOIDING or posted_as is None:
+            # Already reversed (a repeated delivery), or nothing to reverse.
+            log.info(
+                "billing.void_skipped", credit_id=credit_id, status=credit.status.value
+            )
+            return None
+        account = session.get_one(Account, credit.account_id)
+        key = idempotency_key(context.claim.id)
+        return _void_request(credit, account, posted_as, key), account.billing_system
 
 
 def _void_request(

@@ -101,6 +101,14 @@ def list_cases(
     return list(session.scalars(query))
 
 
+# Asked after every posting: built once, bound per call.
+_CREDIT_STATUSES = (
+    sa.select(BillingCredit.status)
+    .where(BillingCredit.case_id == sa.bindparam("case_id"))
+    .distinct()
+)
+
+
 def resolve_if_settled(
     session: Session, case_id: int, *, actor: Actor, now: datetime, settings: Settings
 ) -> bool:
@@ -114,13 +122,7 @@ def resolve_if_settled(
     if case is None or case.status in (CaseStatus.RESOLVED, CaseStatus.CLOSED):
         return False
 
-    statuses = set(
-        session.scalars(
-            sa.select(BillingCredit.status)
-            .where(BillingCredit.case_id == case_id)
-            .distinct()
-        )
-    )
+    statuses = set(session.scalars(_CREDIT_STATUSES, {"case_id": case_id}))
     if not statuses or not statuses <= FINAL_STATUSES:
         return False
     if CreditStatus.APPLIED not in statuses:

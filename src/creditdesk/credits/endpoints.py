@@ -339,7 +339,8 @@ def void_credit(
     settings: AppSettings,
 ) -> JSONResponse:
     """Void a `posted` or `applied` credit and queue its reversal at the
-    billing system, or void a `posting_failed` one (its undelivered posting is
+    billing system (it answers `voiding`, and becomes `voided` once the
+    billing system confirms), or void a `posting_failed` one (its undelivered posting is
     cancelled). Finance only: 403 for other roles, and for the agent who
     requested it (rule `own_credit`); 404 unless the caller may see the
     credit; 409 with `credit_status` in any other state."""

@@ -32,8 +32,11 @@ ALLOWED: dict[CreditStatus, frozenset[CreditStatus]] = {
     S.APPROVED: frozenset({S.POSTING}),
     S.POSTING: frozenset({S.POSTED, S.POSTING_FAILED}),
     S.POSTING_FAILED: frozenset({S.POSTING, S.VOIDED}),
-    S.POSTED: frozenset({S.APPLIED, S.VOIDED}),
-    S.APPLIED: frozenset({S.VOIDED}),
+    S.POSTED: frozenset({S.APPLIED, S.VOIDING}),
+    S.APPLIED: frozenset({S.VOIDING}),
+    # Voided once the billing system confirms the reversal, or when billing
+    # operations give up on it (cancelling the credit.void message).
+    S.VOIDING: frozenset({S.VOIDED}),
     S.REFUSED: frozenset(),
     S.REJECTED: frozenset(),
     S.RECALLED: frozenset(),
@@ -53,6 +56,7 @@ ACTIONS = {
     S.POSTED: "credit.posted",
     S.APPLIED: "credit.applied",
     S.POSTING_FAILED: "credit.posting_failed",
+    S.VOIDING: "credit.void_requested",
     S.VOIDED: "credit.voided",
 }
 
@@ -65,11 +69,19 @@ _TIMESTAMPS = {
 }
 
 
+# Every change of a credit starts here: built once, bound per call. The row
+# is reloaded even if the session holds it, so the change sees the latest.
+_BY_ID = (
+    sa.select(BillingCredit)
+    .where(BillingCredit.id == sa.bindparam("credit_id"))
+    .execution_options(populate_existing=True)
+)
+_BY_ID_LOCKED = _BY_ID.with_for_update()
+
+
 def load_for_update(session: Session, credit_id: int) -> BillingCredit:
-    query = sa.select(BillingCredit).where(BillingCredit.id == credit_id)
-    if is_postgres(session):
-        query = query.with_for_update()
-    credit = session.scalars(query.execution_options(populate_existing=True)).first()
+    query = _BY_ID_LOCKED if is_postgres(session) else _BY_ID
+    credit = session.scalars(query, {"credit_id": credit_id}).first()
     if credit is None:
         raise NotFound(f"credit {credit_id} does not exist")
     return credit

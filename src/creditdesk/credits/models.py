@@ -22,6 +22,8 @@ class CreditStatus(StrEnum):
     REJECTED = "rejected"
     RECALLED = "recalled"
     POSTING_FAILED = "posting_failed"
+    # Voided here; its memo is being reversed at the billing system.
+    VOIDING = "voiding"
     VOIDED = "voided"
 
 

@@ -1,8 +1,10 @@
 """Voiding a credit: finance reverses a posted one, or withdraws a failed one.
 
-A ``posted`` or ``applied`` credit becomes ``voided`` and its reversal is
+A ``posted`` or ``applied`` credit becomes ``voiding`` and its reversal is
 queued as ``credit.void`` in the same transaction, so the billing system is
-asked to reverse the memo only if the void committed. A ``posting_failed``
+asked to reverse the memo only if the void committed; the worker moves it to
+``voided`` once the billing system confirms (``billing.tasks``). A
+``posting_failed``
 credit has nothing at the billing system to reverse: its undelivered posting
 is cancelled and the billing-operations handoff closes.
 """
@@ -47,9 +49,10 @@ def void_credit(
 ) -> BillingCredit:
     """Void the credit with ``justification`` (finance only, never one's own).
 
-    404 unless the caller may see the credit, 403 for another role or the
-    requester (rule ``own_credit``), 409 naming ``credit_status`` unless it is
-    posted, applied or failed its posting.
+    A posted or applied credit answers ``voiding`` until the billing system
+    has reversed its memo. 404 unless the caller may see the credit, 403 for
+    another role or the requester (rule ``own_credit``), 409 naming
+    ``credit_status`` unless it is posted, applied or failed its posting.
     """
     credit = visibility.load_credit(session, user, credit_id, for_update=True)
     require(user, Permission.VOID_CREDITS)
@@ -63,7 +66,7 @@ def void_credit(
         lifecycle.transition(
             session,
             credit,
-            CreditStatus.VOIDED,
+            CreditStatus.VOIDING,
             actor=actor,
             now=now,
             reason=justification,
@@ -71,21 +74,20 @@ def void_credit(
         outbox.enqueue(
             session, topic=VOID_TOPIC, payload={"credit_id": credit.id}, now=now
         )
-    elif credit.status is CreditStatus.POSTING_FAILED:
-        for message in _undelivered_postings(session, credit.id):
-            outbox.cancel(
-                session, message.id, actor=actor, now=now, reason=justification
-            )
-        void_failed_posting(
-            session, credit, user=user, reason=justification, actor=actor, now=now
-        )
-    else:
+        # The case settles when the reversal is confirmed.
+        return credit
+    if credit.status is not CreditStatus.POSTING_FAILED:
         raise InvalidState(
             f"credit {credit.number} is {credit.status.value}; only a posted, "
             "applied or failed posting can be voided",
             extra={"credit_status": credit.status.value},
         )
 
+    for message in _undelivered_postings(session, credit.id):
+        outbox.cancel(session, message.id, actor=actor, now=now, reason=justification)
+    void_failed_posting(
+        session, credit, user=user, reason=justification, actor=actor, now=now
+    )
     cases.after_credit_settled(
         session, credit.case_id, actor=actor, now=now, settings=settings
     )
@@ -113,6 +115,26 @@ def void_failed_posting(
         user=user,
         actor=actor,
         now=now,
+    )
+
+
+def finish_void(
+    session: Session,
+    credit: BillingCredit,
+    *,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """The billing system reversed the memo (or billing operations gave up on
+    it): the ``voiding`` credit is ``voided`` and its case may settle. The
+    caller has locked the credit."""
+    lifecycle.transition(
+        session, credit, CreditStatus.VOIDED, actor=actor, now=now, reason=reason
+    )
+    cases.after_credit_settled(
+        session, credit.case_id, actor=actor, now=now, settings=settings
     )
 
 

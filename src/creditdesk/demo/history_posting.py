@@ -3,7 +3,8 @@ now and then a failure or a void.
 
 The built-in ledger raises and applies a memo in one go, so a credit that
 posts is applied at the same moment; a posting that fails goes to billing
-operations (finance), who void it a while later.
+operations (finance), who void it a while later. A void of an applied credit
+is ``voiding`` until the ledger has reversed the memo, then ``voided``.
 """
 
 from creditdesk.demo.history_flow import Flow
@@ -232,10 +233,11 @@ class Posting:
                 text(reversed_at),
             ),
         )
+        # Voiding, then voided once the ledger confirms the reversal.
         applied.status, applied.version, applied.updated = (
             "voided",
-            applied.version + 1,
-            voided,
+            applied.version + 2,
+            reversed_at,
         )
         return applied
 

@@ -141,7 +141,7 @@ def cancel(
     as_user: AsUser = None,
 ) -> None:
     """Cancel a pending or dead message; a failed credit's posting voids the
-    credit."""
+    credit, and so does a reversal (left unreversed at the billing system)."""
     settings = get_settings()
     with unit_of_work(settings) as session, _refusals():
         if not comment.strip():

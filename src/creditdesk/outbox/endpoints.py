@@ -93,7 +93,9 @@ def cancel_message(
 ) -> OutboxMessageOut:
     """Cancel a pending or dead message so that it is never delivered.
     Cancelling a failed credit's posting voids the credit (with `comment` as
-    the reason) and closes its billing-operations work items. 409 for a
+    the reason) and closes its billing-operations work items; cancelling a
+    reversal (`credit.void`) makes its `voiding` credit `voided`, unreversed
+    at the billing system. 409 for a
     delivered or cancelled message, one being delivered right now, or a
     posting still under way (with `credit_status`)."""
     message = operations.cancel_message(

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk.clock import Clock
@@ -11,6 +12,8 @@ from creditdesk.config import Settings
 from creditdesk.outbox import service
 from creditdesk.outbox.models import OutboxStatus
 from creditdesk.outbox.service import Claim
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -47,6 +50,13 @@ class HandlerContext:
             session, self.claim.id, worker_id=self.worker_id, now=self.now()
         )
         self.outcome = OutboxStatus.DELIVERED
+        log.info(
+            "outbox.delivered",
+            message_id=self.claim.id,
+            topic=self.claim.topic,
+            attempts=self.claim.attempts,
+            worker_id=self.worker_id,
+        )
 
     def mark_dead(self, session: Session, error: str) -> None:
         """Dead-letter the message inside the caller's transaction."""

@@ -4,7 +4,9 @@ back in the queue, or cancel one for good.
 Finance and administrators only. Cancelling a ``credit.post`` message is a
 person giving up on that posting, so its failed credit is voided and the
 billing-operations handoff closes with it; a retried posting settles its
-handoff when the worker gets it through (``billing.tasks``).
+handoff when the worker gets it through (``billing.tasks``). Cancelling a
+``credit.void`` message is a person taking the reversal on themselves: its
+``voiding`` credit becomes ``voided`` without the billing system's word.
 """
 
 from datetime import datetime
@@ -83,6 +85,7 @@ def cancel_message(
 
     A ``credit.post`` message takes its failed credit with it to ``voided``;
     one whose credit is still being posted is a 409 naming ``credit_status``.
+    A ``credit.void`` message takes its ``voiding`` credit to ``voided``.
     """
     require_operator(user)
     credit = _posted_credit(session, service.get_message(session, message_id))
@@ -93,7 +96,17 @@ def cancel_message(
             extra={"credit_status": credit.status.value},
         )
 
+    voiding = _voiding_credit(session, service.get_message(session, message_id))
     message = service.cancel(session, message_id, actor=actor, now=now, reason=comment)
+    if voiding is not None:
+        voids.finish_void(
+            session,
+            voiding,
+            reason=f"reversal cancelled by billing operations: {comment}",
+            actor=actor,
+            now=now,
+            settings=settings,
+        )
     if credit is not None and credit.status is CreditStatus.POSTING_FAILED:
         voids.void_failed_posting(
             session, credit, user=user, reason=comment, actor=actor, now=now
@@ -102,6 +115,17 @@ def cancel_message(
             session, credit.case_id, actor=actor, now=now, settings=settings
         )
     return message
+
+
+def _voiding_credit(session: Session, message: OutboxMessage) -> BillingCredit | None:
+    """The ``voiding`` credit a ``credit.void`` message reverses, locked."""
+    credit_id = message.payload.get("credit_id")
+    if message.topic != voids.VOID_TOPIC or not isinstance(credit_id, int):
+        return None
+    if session.get(BillingCredit, credit_id) is None:
+        return None
+    credit = lifecycle.load_for_update(session, credit_id)
+    return credit if credit.status is CreditStatus.VOIDING else None
 
 
 def _posted_credit(session: Session, message: OutboxMessage) -> BillingCredit | None:

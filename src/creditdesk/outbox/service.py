@@ -130,26 +130,40 @@ def _due(now: datetime, topics: Collection[str] | None) -> sa.Select[Any]:
     return query
 
 
+# Run once per message delivered: built once, bound per call.
+_DELIVERED = (
+    sa.update(OutboxMessage.__table__)
+    .where(
+        OutboxMessage.id == sa.bindparam("message_id"),
+        OutboxMessage.status == OutboxStatus.PENDING,
+        OutboxMessage.lease_owner == sa.bindparam("worker_id"),
+    )
+    .values(
+        status=OutboxStatus.DELIVERED,
+        delivered_at=sa.bindparam("now"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+
+
 def mark_delivered(
     session: Session, message_id: int, *, worker_id: str, now: datetime
-) -> OutboxMessage:
-    """Settle a leased message as delivered (LeaseLost if it is not ours)."""
-    message = _leased(session, message_id, worker_id)
+) -> None:
+    """Settle a leased message as delivered (LeaseLost if it is not ours).
 
-    message.status = OutboxStatus.DELIVERED
-    message.delivered_at = now
-    message.lease_owner = None
-    message.lease_expires_at = None
-    session.flush()
-
-    log.info(
-        "outbox.delivered",
-        message_id=message.id,
-        topic=message.topic,
-        attempts=message.attempts,
-        worker_id=worker_id,
+    One conditional UPDATE: the row lock it takes makes a concurrent claim
+    wait for us and then see the message settled, as a locking read would.
+    """
+    settled = session.connection().execute(
+        _DELIVERED, {"message_id": message_id, "worker_id": worker_id, "now": now}
     )
-    return message
+    if settled.rowcount != 1:
+        # Not ours (or gone): say which, with what the row holds now.
+        _leased(session, message_id, worker_id)
+        raise LeaseLost(
+            f"outbox message {message_id} is no longer leased to {worker_id}"
+        )
 
 
 def mark_failed(

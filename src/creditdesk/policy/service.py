@@ -41,6 +41,14 @@ _parsed: dict[str, Policy] = {}
 _parsed_lock = threading.Lock()
 
 
+# Asked on every credit raised: built once, run on the session's connection.
+_HEAD = (
+    sa.select(PolicyVersion.version, PolicyVersion.checksum)
+    .order_by(PolicyVersion.version.desc())
+    .limit(1)
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ActivePolicy:
     version: int
@@ -56,11 +64,7 @@ def active_policy(
     audit entry); they default to the system clock and the system actor.
     """
     # Only the number and checksum: the document is read once per process.
-    head = session.execute(
-        sa.select(PolicyVersion.version, PolicyVersion.checksum)
-        .order_by(PolicyVersion.version.desc())
-        .limit(1)
-    ).first()
+    head = session.connection().execute(_HEAD).first()
     if head is None:
         row = _install_default(
             session,

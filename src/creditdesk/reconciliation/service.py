@@ -199,7 +199,9 @@ def _our_side(
         .join(Account, Account.id == BillingCredit.account_id)
         .where(
             Account.billing_system == system,
-            BillingCredit.status.in_([*APPROVED_STATES, CreditStatus.VOIDED]),
+            BillingCredit.status.in_(
+                [*APPROVED_STATES, CreditStatus.VOIDING, CreditStatus.VOIDED]
+            ),
         )
         .execution_options(yield_per=50_000)
     )

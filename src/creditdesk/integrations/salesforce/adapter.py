@@ -15,7 +15,7 @@ Composite has no idempotency header, so the key lives on the credit note in a
 unique field: a second insert fails with ``DUPLICATE_VALUE`` and the note is
 then looked up by the key and finished. Posting is the last step, so a note
 found still in Draft is one whose post did not finish, and only a posted note
-counts as found.
+counts as found. Voiding unallocates and cancels the note (``reversal``).
 """
 
 from dataclasses import dataclass
@@ -30,6 +30,8 @@ from creditdesk.billing.adapters import (
     BillingTransientError,
     PostingRequest,
     PostingResult,
+    VoidRequest,
+    VoidResult,
 )
 from creditdesk.clock import Clock
 from creditdesk.integrations.salesforce import soql
@@ -40,6 +42,7 @@ from creditdesk.integrations.salesforce.client import (
     describe_errors,
     error_list,
 )
+from creditdesk.integrations.salesforce.reversal import SalesforceReversal
 from creditdesk.integrations.salesforce.settings import SalesforceSettings
 from creditdesk.money import format_amount
 
@@ -103,6 +106,10 @@ class SalesforceAdapter:
             allocated=note.allocated,
         )
         return _result(note.id, allocated=note.allocated)
+
+    def void_credit(self, request: VoidRequest) -> VoidResult:
+        """Unallocate and cancel the credit note, once."""
+        return SalesforceReversal(self._client).void_credit(request)
 
     def find_by_idempotency_key(self, key: str) -> PostingResult | None:
         """The posted note carrying ``key``; a Draft one is not finished yet."""

@@ -1,7 +1,8 @@
 """The Salesforce REST calls creditdesk makes, on the shared vendor call path.
 
-Signing in uses the OAuth 2.0 client credentials flow against the org's My
-Domain (``POST /services/oauth2/token``). Its answer names the instance that
+Signing in uses the OAuth 2.0 client credentials flow, or the JWT bearer flow
+with an RS256 assertion, against the org's My Domain
+(``POST /services/oauth2/token``). Its answer names the instance that
 serves the org (``instance_url``); every later call goes there. Salesforce
 gives no lifetime with the token: a session lives while it is used, so the
 token is kept until a call answers 401 ``INVALID_SESSION_ID`` and then fetched
@@ -12,16 +13,21 @@ usually a refusal, but ``REQUEST_LIMIT_EXCEEDED`` (the org's API limits) only
 means later, so 403s are read here rather than by the shared call path.
 """
 
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import jwt
+from pydantic import SecretStr
 
 from creditdesk.billing.adapters import BillingRejectedError, BillingTransientError
 from creditdesk.integrations.auth import ClientCredentials
 from creditdesk.integrations.http import (
     RetryPolicy,
+    TokenSource,
     VendorClient,
     field_of,
     json_body,
@@ -32,6 +38,9 @@ from creditdesk.integrations.salesforce.settings import SalesforceSettings
 
 VENDOR = "salesforce"
 OAUTH_PATH = "/services/oauth2/token"
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# Salesforce refuses an assertion whose exp is more than a few minutes ahead.
+_ASSERTION_SECONDS = 180
 
 # How long a token is trusted without being refused. Salesforce ends a session
 # after a period without use, so the real lifetime is unknown; a refusal (401)
@@ -44,11 +53,6 @@ TRANSIENT_CODES = frozenset(
 )
 
 
-# TODO(salesforce-jwt): the JWT bearer flow (grant_type
-# urn:ietf:params:oauth:grant-type:jwt-bearer with an RS256 assertion signed by
-# the connected app's key) needs an RSA/JWT library, and none is installed;
-# with one (PyJWT and cryptography), add a token source that posts the
-# assertion to OAUTH_PATH and moves to instance_url as this one does.
 class SalesforceLogin(ClientCredentials):
     """Client credentials whose answer also moves the client to its instance."""
 
@@ -66,6 +70,64 @@ class SalesforceLogin(ClientCredentials):
         token = str(field_of(body, "access_token", vendor=client.vendor))
         _move_to(client, str(field_of(body, "instance_url", vendor=client.vendor)))
         return token, _SESSION_SECONDS
+
+
+@dataclass
+class SalesforceJwtLogin:
+    """The OAuth 2.0 JWT bearer flow (RFC 7523): no secret leaves creditdesk.
+
+    Each sign-in posts a fresh assertion, RS256-signed with the connected
+    app's private key, naming the app (``iss``), the integration user
+    (``sub``) and the login server (``aud``). Salesforce wants it to expire
+    within a few minutes; the session it answers with is kept like the client
+    credentials one, until a call is refused.
+    """
+
+    token_path: str
+    client_id: str
+    username: str
+    audience: str
+    signing_key: Callable[[], SecretStr]
+    wall_clock: Callable[[], float] = time.time
+    _token: str | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def headers(self, client: VendorClient) -> dict[str, str]:
+        with self._lock:
+            if self._token is None:
+                self._token = self._fetch(client)
+            return {"Authorization": f"Bearer {self._token}"}
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+
+    def assertion(self) -> str:
+        """A signed assertion valid for the next ``_ASSERTION_SECONDS``."""
+        claims = {
+            "iss": self.client_id,
+            "sub": self.username,
+            "aud": self.audience,
+            "exp": int(self.wall_clock()) + _ASSERTION_SECONDS,
+        }
+        try:
+            key = self.signing_key().get_secret_value()
+            return jwt.encode(claims, key, algorithm="RS256")
+        except (OSError, ValueError, TypeError, jwt.PyJWTError) as exc:
+            # A key that is not an RSA private key stays unusable: no retry.
+            raise BillingRejectedError(
+                f"{VENDOR}: the JWT signing key is unusable: {type(exc).__name__}"
+            ) from None
+
+    def _fetch(self, client: VendorClient) -> str:
+        form = {"grant_type": JWT_BEARER_GRANT, "assertion": self.assertion()}
+        response = client.request(
+            "POST", self.token_path, data=form, retry_safe=True, authenticated=False
+        )
+        body = json_body(response, client.vendor)
+        token = str(field_of(body, "access_token", vendor=client.vendor))
+        _move_to(client, str(field_of(body, "instance_url", vendor=client.vendor)))
+        return token
 
 
 def _move_to(client: VendorClient, instance_url: str) -> None:
@@ -94,12 +156,10 @@ class SalesforceClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> "SalesforceClient":
         """A client that signs in on its first call; settings must be complete."""
-        if not (settings.login_url and settings.client_id and settings.client_secret):
+        if not settings.is_configured or settings.login_url is None:
             raise ValueError("Salesforce settings are incomplete")
         login_url = settings.login_url.rstrip("/")
-        auth = SalesforceLogin(
-            login_url + OAUTH_PATH, settings.client_id, settings.client_secret
-        )
+        auth = _login(settings, login_url + OAUTH_PATH)
         http = VendorClient(
             vendor=VENDOR,
             base_url=login_url,
@@ -203,6 +263,21 @@ class SalesforceClient:
         if response.status_code == 403:
             raise _forbidden(method, path, response)
         return response
+
+
+def _login(settings: SalesforceSettings, token_url: str) -> TokenSource:
+    assert settings.client_id is not None
+    if settings.auth_flow == "jwt_bearer":
+        assert settings.username is not None
+        return SalesforceJwtLogin(
+            token_url,
+            settings.client_id,
+            settings.username,
+            settings.jwt_audience,
+            signing_key=settings.signing_key,
+        )
+    assert settings.client_secret is not None
+    return SalesforceLogin(token_url, settings.client_id, settings.client_secret)
 
 
 def error_list(body: Any) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """A fake Salesforce org speaking the REST API calls the adapter makes.
 
 Followed from Salesforce's REST API reference: the OAuth 2.0 client
-credentials flow (``POST /services/oauth2/token``, form-encoded, answering
+credentials and JWT bearer flows (``POST /services/oauth2/token``,
+form-encoded, the assertion checked as ``fake_jwt`` says; answering
 ``access_token``, ``instance_url``, ``id``, ``token_type``, ``issued_at``,
 ``signature``), ``POST /services/data/vXX.X/composite`` with ``allOrNone``
 and ``@{ref.id}`` references, ``GET /services/data/vXX.X/query?q=`` and
@@ -32,14 +33,20 @@ from starlette.types import ASGIApp
 
 from creditdesk.integrations.fakes.server import FaultInjector
 from creditdesk.integrations.payloads import json_bytes
-from creditdesk.integrations.salesforce import fake_composite, soql
+from creditdesk.integrations.salesforce import (
+    fake_composite,
+    fake_jwt,
+    fake_unallocation,
+    soql,
+)
+from creditdesk.integrations.salesforce.client import JWT_BEARER_GRANT
 from creditdesk.integrations.salesforce.fake_org import (
     ALLOCATION,
     LINE,
     NOTE,
-    STATUSES,
     Org,
     SalesforceError,
+    check_status,
 )
 from creditdesk.integrations.salesforce.settings import SalesforceSettings
 
@@ -59,6 +66,12 @@ _NOTES_DATED = re.compile(
     rf"blng__CreditNoteDate__c(, CurrencyIsoCode)? FROM {NOTE} "
     rf"WHERE blng__CreditNoteDate__c >= {_DAY} AND blng__CreditNoteDate__c <= "
     rf"{_DAY} ORDER BY blng__CreditNoteDate__c, Id"
+)
+_OPEN_ALLOCATIONS = re.compile(
+    r"SELECT Id, blng__CreditNoteLine__c, blng__InvoiceLine__c, "  # noqa: S608
+    rf"blng__Amount__c FROM {ALLOCATION} WHERE "
+    rf"blng__CreditNoteLine__r\.blng__CreditNote__c = {_L} AND "
+    r"blng__Type__c != 'Unallocation' AND blng__Unallocated__c = false"
 )
 _ALLOCATED = re.compile(
     rf"SELECT Id FROM {ALLOCATION} WHERE "  # noqa: S608
@@ -145,9 +158,14 @@ def _demo_org() -> Org:
 
 def _token(org: Org, request: Request, text: str) -> Response:
     form = {name: values[0] for name, values in parse_qs(text).items()}
-    if form.get("grant_type") != "client_credentials":
+    grant = form.get("grant_type")
+    if grant == JWT_BEARER_GRANT:
+        refusal = fake_jwt.refusal(org, form.get("assertion", ""))
+        if refusal is not None:
+            return _oauth_error(*refusal)
+    elif grant != "client_credentials":
         return _oauth_error("unsupported_grant_type", "grant type not supported")
-    if (form.get("client_id"), form.get("client_secret")) != (
+    elif (form.get("client_id"), form.get("client_secret")) != (
         org.client_id,
         org.client_secret,
     ):
@@ -192,7 +210,7 @@ def _json(raw: bytes) -> Any:
 def _query(org: Org, version: str, q: str) -> list[dict[str, Any]]:
     with org.lock:
         if match := _NOTE_BY_KEY.fullmatch(q):
-            if match[1] != org.key_field:
+            if match[1] not in (org.key_field, "Id"):
                 raise SalesforceError(
                     400, "INVALID_FIELD", f"No such column '{match[1]}' on {NOTE}"
                 )
@@ -206,6 +224,15 @@ def _query(org: Org, version: str, q: str) -> list[dict[str, Any]]:
             return [_record(version, "blng__InvoiceLine__c", r, ("Id",)) for r in rows]
         if match := _NOTES_DATED.fullmatch(q):
             return _notes_dated(org, version, match)
+        if match := _OPEN_ALLOCATIONS.fullmatch(q):
+            rows = fake_unallocation.open_allocations(org, soql.unquote(match[1]))
+            fields = (
+                "Id",
+                "blng__CreditNoteLine__c",
+                "blng__InvoiceLine__c",
+                "blng__Amount__c",
+            )
+            return [_record(version, ALLOCATION, r, fields) for r in rows]
         if match := _ALLOCATED.fullmatch(q):
             return _allocations_of(org, version, soql.unquote(match[1]))
     raise SalesforceError(400, "MALFORMED_QUERY", f"unexpected query: {q}")
@@ -283,11 +310,6 @@ def _update(org: Org, sobject: str, record_id: str, body: Any) -> None:
                 400, "INVALID_FIELD", f"Only status is fake on {NOTE}"
             )
         status = body.get("blng__Status__c")
-        if status not in STATUSES:
-            raise SalesforceError(
-                400,
-                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                f"bad value for restricted picklist field: {status}",
-                ["blng__Status__c"],
-            )
+        check_status(status)
+        fake_unallocation.check_status_change(org, record_id, str(status), {})
         row["blng__Status__c"] = status

@@ -1,6 +1,8 @@
 """Composite requests in the fake org: sub-requests in order, all or none.
 
-As Salesforce does with ``allOrNone``: when one sub-request fails, nothing is
+Inserts (POST) and, for taking a note back, updates (PATCH) of a note's
+status and an allocation's ``blng__Unallocated__c``. As Salesforce does with
+``allOrNone``: when one sub-request fails, nothing is
 kept, the failing one answers its own error and every other one answers 400
 ``PROCESSING_HALTED``. The composite request itself still answers 200.
 """
@@ -9,21 +11,23 @@ import re
 from datetime import date
 from typing import Any
 
+from creditdesk.integrations.salesforce import fake_unallocation as unallocation
 from creditdesk.integrations.salesforce.fake_org import (
     ALLOCATION,
     INVOICE_LINE,
     LINE,
     NOTE,
-    STATUSES,
     Org,
     SalesforceError,
     check_id,
     check_number,
+    check_status,
     missing_reference,
 )
 
 _REFERENCE = re.compile(r"@\{(\w+)\.id\}")
 _INSERT = re.compile(r"/services/data/(v[0-9]+\.[0-9])/sobjects/(\w+)")
+_UPDATE = re.compile(r"/services/data/(v[0-9]+\.[0-9])/sobjects/(\w+)/(\w+)")
 _ROLLED_BACK = (
     "The transaction was rolled back since another operation in the same "
     "transaction failed."
@@ -37,7 +41,12 @@ _FIELDS = {
         "CurrencyIsoCode",
     },
     LINE: {"blng__CreditNote__c", "blng__Subtotal__c"},
-    ALLOCATION: {"blng__CreditNoteLine__c", "blng__InvoiceLine__c", "blng__Amount__c"},
+    ALLOCATION: {
+        "blng__CreditNoteLine__c",
+        "blng__InvoiceLine__c",
+        "blng__Amount__c",
+        "blng__Type__c",
+    },
 }
 Staged = dict[str, dict[str, dict[str, Any]]]
 
@@ -78,6 +87,14 @@ def _one(
     staged: Staged,
 ) -> dict[str, Any]:
     try:
+        if isinstance(sub, dict) and sub.get("method") == "PATCH":
+            _update(org, version, sub, staged)
+            return {
+                "body": None,
+                "httpHeaders": {},
+                "httpStatusCode": 204,
+                "referenceId": reference,
+            }
         sobject, row = _insert(org, version, sub, ids, staged)
     except SalesforceError as exc:
         return {
@@ -135,6 +152,25 @@ def _insert(
     return sobject, row
 
 
+def _update(org: Org, version: str, sub: dict[str, Any], staged: Staged) -> None:
+    match = _UPDATE.fullmatch(str(sub.get("url")))
+    if match is None or match[1] != version:
+        raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+    sobject, record_id = match[2], match[3]
+    current = unallocation.rows(org, staged, sobject).get(record_id)
+    allowed = unallocation.UPDATABLE.get(sobject)
+    if current is None or allowed is None:
+        raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+    body = sub.get("body")
+    if not isinstance(body, dict) or set(body) - allowed:
+        raise SalesforceError(400, "INVALID_FIELD", f"Only {allowed} is fake here")
+    if sobject == NOTE:
+        status = body.get("blng__Status__c")
+        check_status(status)
+        unallocation.check_status_change(org, record_id, str(status), staged)
+    staged.setdefault(sobject, {})[record_id] = {**current, **body}
+
+
 def _resolve(value: Any, ids: dict[str, str]) -> Any:
     if not isinstance(value, str):
         return value
@@ -161,13 +197,7 @@ def _check_note(org: Org, row: dict[str, Any], staged: Staged) -> None:
     )
     if not org.account_exists(account):
         raise missing_reference("blng__Account__c")
-    if row.get("blng__Status__c") not in STATUSES:
-        raise SalesforceError(
-            400,
-            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-            f"bad value for restricted picklist field: {row.get('blng__Status__c')}",
-            ["blng__Status__c"],
-        )
+    check_status(row.get("blng__Status__c"))
     try:
         date.fromisoformat(str(row.get("blng__CreditNoteDate__c")))
     except ValueError:
@@ -232,6 +262,7 @@ def _check_allocation(org: Org, row: dict[str, Any], staged: Staged) -> None:
     if invoice_line not in org.table(INVOICE_LINE):
         raise missing_reference("blng__InvoiceLine__c")
     check_number(row.get("blng__Amount__c"), field_name="blng__Amount__c")
+    unallocation.check_new_allocation(org, row, staged)
 
 
 _CHECKS = {NOTE: _check_note, LINE: _check_line, ALLOCATION: _check_allocation}

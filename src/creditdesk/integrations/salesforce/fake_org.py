@@ -71,6 +71,12 @@ class Org:
     client_id: str = "creditdesk-fake"
     client_secret: str = "fake-secret"  # noqa: S105 - the fake's own
     key_field: str = "Creditdesk_Key__c"
+    # The JWT bearer flow: the certificate's public key (PEM) the connected
+    # app verifies assertions with, the users it is approved for, and the
+    # login server it answers as (``aud``).
+    jwt_public_key: str | None = None
+    jwt_users: set[str] = field(default_factory=set)
+    jwt_audience: str = "https://login.salesforce.com"
     instance_url: str | None = None
     open_world: bool = False
     line_subtotal_limit: Decimal | None = None
@@ -209,6 +215,17 @@ def check_number(value: Any, *, field_name: str) -> Decimal:
             [field_name],
         )
     return Decimal(value)
+
+
+def check_status(status: Any) -> None:
+    """``blng__Status__c`` is a restricted picklist."""
+    if status not in STATUSES:
+        raise SalesforceError(
+            400,
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            f"bad value for restricted picklist field: {status}",
+            ["blng__Status__c"],
+        )
 
 
 def missing_reference(field_name: str) -> SalesforceError:

@@ -19,10 +19,12 @@ and every sold-to party exists. Tests build a ``FakeSap`` to choose those,
 inject faults through ``FakeSap.faults`` and read what was created.
 """
 
+import asyncio
 import base64
 import itertools
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -31,12 +33,17 @@ from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from creditdesk.clock import Clock, system_clock
-from creditdesk.integrations.fakes.server import FaultInjector, Faults
-from creditdesk.integrations.sap import fake_query
+from creditdesk.integrations.fakes.server import (
+    FaultInjector,
+    Faults,
+    WholeRequestFirst,
+)
+from creditdesk.integrations.sap import fake_items, fake_query
 from creditdesk.integrations.sap.adapter import ENTITY_SET, SERVICE_PATH
+from creditdesk.integrations.sap.fake_items import item_view
 from creditdesk.integrations.sap.fake_schema import ODataError, validated
 
 TOKEN_PATH = "/sap/bc/sec/oauth2/token"  # noqa: S105 - a path, not a secret
@@ -60,6 +67,11 @@ class FakeSap:
     # The most results one answer holds; more are behind its ``__next`` link.
     page_limit: int | None = None
     faults: Faults = field(default_factory=Faults)
+    # Rejection reasons the tenant defines, ETags and what was billed.
+    items: fake_items.ItemStore = field(default_factory=fake_items.ItemStore)
+    # Called in a thread of its own when a create arrives, before it is
+    # stored: a test can hold one create there while others are served.
+    before_create: Callable[[], None] | None = None
     memo_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Kept apart from the stored request, which is exactly what was sent.
     created_on: dict[str, date] = field(default_factory=dict)
@@ -70,6 +82,14 @@ class FakeSap:
     _csrf_refusals: int = 0
     _numbers: Any = field(default_factory=lambda: itertools.count(_FIRST_NUMBER))
     _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def memo_request(self, number: str) -> dict[str, Any] | None:
+        """The stored memo request ``number`` with its CreationDate, if any."""
+        with self._changed:
+            memo = self.memo_requests.get(number)
+            if memo is None:
+                return None
+            return {**memo, "CreationDate": self.created_on[number]}
 
     def by_reference(self, reference: str) -> list[dict[str, Any]]:
         """The memo requests whose PurchaseOrderByCustomer is ``reference``."""
@@ -161,7 +181,7 @@ def create_app(fake: FakeSap | None = None) -> ASGIApp:
     fake = fake or FakeSap()
     api = FastAPI(title="Fake SAP S/4HANA", openapi_url=None)
     _routes(api, fake)
-    return _WholeRequestFirst(FaultInjector(api, fake.faults))
+    return WholeRequestFirst(FaultInjector(api, fake.faults))
 
 
 def _routes(api: FastAPI, fake: FakeSap) -> None:
@@ -198,29 +218,64 @@ def _routes(api: FastAPI, fake: FakeSap) -> None:
         found = fake.matching(options)[options.skip :]
         size = min(options.top, fake.page_limit or options.top)
         page = found[:size]
-        body: dict[str, Any] = {"results": [_header_view(m, base) for m in page]}
+        body: dict[str, Any] = {
+            "results": [_header_view(m, base, fake.items) for m in page]
+        }
         if len(found) > size and size < options.top:
             body["__next"] = _next_link(request, options, size)
         return _with_csrf(fake, request, JSONResponse({"d": body}))
 
+    @api.get(ENTITY_SET + "('{number}')")
+    async def read(number: str, request: Request) -> Response:
+        _authenticate(fake, request)
+        memo = fake.memo_request(number)
+        if memo is None:
+            raise ODataError(404, "/IWBEP/CM_MGW_RT/020", "Resource not found")
+        base = _service_url(request)
+        view = _header_view(memo, base, fake.items)
+        if request.query_params.get("$expand") == "to_Item":
+            items = [item_view(fake.items, number, i, base) for i in memo["to_Item"]]
+            view["to_Item"] = {"results": items}
+        return _with_csrf(fake, request, JSONResponse({"d": view}))
+
+    fake_items.routes(
+        api,
+        fake.items,
+        memo=fake.memo_request,
+        authenticate=lambda request: _authenticate(fake, request),
+        csrf_refused=lambda request: _csrf_refusal(fake, request),
+        with_csrf=lambda request, response: _with_csrf(fake, request, response),
+        service_url=_service_url,
+    )
+
     @api.post(ENTITY_SET)
     async def create(request: Request) -> Response:
         _authenticate(fake, request)
-        if not fake._csrf_valid(
-            request.cookies.get(SESSION_COOKIE), request.headers.get("x-csrf-token")
-        ):
-            return PlainTextResponse(
-                "CSRF token validation failed",
-                status_code=403,
-                headers={"x-csrf-token": "Required"},
-            )
-        stored = fake._store(validated(await request.body(), fake.customers))
+        refused = _csrf_refusal(fake, request)
+        if refused is not None:
+            return refused
+        raw = await request.body()
+        if fake.before_create is not None:
+            await asyncio.to_thread(fake.before_create)
+        stored = fake._store(validated(raw, fake.customers))
         created = fake.created_on[stored["CreditMemoRequest"]]
         entity = {**stored, "CreationDate": created}
         base = _service_url(request)
         uri = f"{base}/A_CreditMemoRequest('{entity['CreditMemoRequest']}')"
-        body = {"d": _full_view(entity, base)}
+        body = {"d": _full_view(entity, base, fake.items)}
         return JSONResponse(body, status_code=201, headers={"location": uri})
+
+
+def _csrf_refusal(fake: FakeSap, request: Request) -> Response | None:
+    if fake._csrf_valid(
+        request.cookies.get(SESSION_COOKIE), request.headers.get("x-csrf-token")
+    ):
+        return None
+    return PlainTextResponse(
+        "CSRF token validation failed",
+        status_code=403,
+        headers={"x-csrf-token": "Required"},
+    )
 
 
 def _authenticate(fake: FakeSap, request: Request) -> None:
@@ -288,7 +343,9 @@ def _service_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + SERVICE_PATH
 
 
-def _header_view(memo: dict[str, Any], base: str) -> dict[str, Any]:
+def _header_view(
+    memo: dict[str, Any], base: str, items: fake_items.ItemStore
+) -> dict[str, Any]:
     uri = f"{base}/A_CreditMemoRequest('{memo['CreditMemoRequest']}')"
     view = {key: value for key, value in memo.items() if key != "to_Item"}
     created = datetime.combine(memo["CreationDate"], time.min, tzinfo=UTC)
@@ -298,13 +355,19 @@ def _header_view(memo: dict[str, Any], base: str) -> dict[str, Any]:
         CreationDate=f"/Date({int(created.timestamp()) * 1000})/",
         TotalNetAmount=str(_net(memo)),
         OverallSDProcessStatus="A",
+        OverallSDDocumentRejectionSts=fake_items.rejection_status(memo["to_Item"]),
+        OverallOrdReltdBillgStatus="C"
+        if items.billed(memo["CreditMemoRequest"])
+        else "A",
         to_Item={"__deferred": {"uri": f"{uri}/to_Item"}},
     )
     return view
 
 
-def _full_view(memo: dict[str, Any], base: str) -> dict[str, Any]:
-    view = _header_view(memo, base)
+def _full_view(
+    memo: dict[str, Any], base: str, items: fake_items.ItemStore
+) -> dict[str, Any]:
+    view = _header_view(memo, base, items)
     view["to_Item"] = {"results": [dict(item) for item in memo["to_Item"]]}
     for item in view["to_Item"]["results"]:
         item["to_PricingElement"] = {"results": item["to_PricingElement"]}
@@ -327,34 +390,3 @@ def _basic_pair(value: str) -> tuple[str, str] | None:
         return None
     user, _, password = decoded.partition(":")
     return user, password
-
-
-class _WholeRequestFirst:
-    """Reads each request's body before anything else runs.
-
-    SAP goes on with a request it has received when the caller gives up
-    waiting, so a create delayed past the client's timeout still happens;
-    without this a delayed handler would read a disconnect instead.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        pending = [{"type": "http.request", "body": b"".join(chunks)}]
-
-        async def replay() -> Any:
-            return pending.pop() if pending else await receive()
-
-        await self.app(scope, replay, send)

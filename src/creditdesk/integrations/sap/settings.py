@@ -46,6 +46,10 @@ class SapSettings(BaseSettings):
     # Relative to base_url, or an absolute URL on another host.
     token_path: str = "/sap/bc/sec/oauth2/token"  # noqa: S105 - a path
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # After a create whose answer was lost, how long SAP may still be making
+    # it: the next attempt's lookup waits this long. Set it above the
+    # gateway's own request timeout (ICM, web dispatcher, proxies).
+    settle_seconds: int = Field(default=120, ge=0, le=3600)
 
     sales_organization: str = Field(default="", max_length=4)
     distribution_channel: str = Field(default="10", max_length=2)
@@ -58,6 +62,9 @@ class SapSettings(BaseSettings):
     order_reasons: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_ORDER_REASONS)
     )
+    # The reason for rejection (SalesDocumentRjcnReason, two characters, the
+    # tenant's customising) a voided credit's memo request items are given.
+    rejection_reason: str = Field(default="", max_length=2)
     # Put before the outbox key in PurchaseOrderByCustomer. Give each
     # deployment that shares one SAP client its own, or one would take the
     # other's memo requests for its own.

@@ -9,7 +9,7 @@ Exactly once: the creating POST carries our key as ``Idempotency-Key``, which
 Zuora honours for 24 hours, and as a custom field on the memo, which outlives
 that window and is what ``find_by_idempotency_key`` queries. Posting and
 applying are PUTs (Zuora takes no key on them), so each reads the memo first
-and does only what is still to be done.
+and does only what is still to be done. Voiding is ``reversal``'s.
 """
 
 import threading
@@ -26,6 +26,8 @@ from creditdesk.billing.adapters import (
     BillingTransientError,
     PostingRequest,
     PostingResult,
+    VoidRequest,
+    VoidResult,
 )
 from creditdesk.clock import Clock
 from creditdesk.integrations.auth import ClientCredentials
@@ -40,6 +42,7 @@ from creditdesk.integrations.zuora.amounts import (
     credit_lines,
     minor_units,
 )
+from creditdesk.integrations.zuora.reversal import reversal_for
 from creditdesk.integrations.zuora.settings import ZuoraSettings, get_zuora_settings
 
 log = structlog.get_logger(__name__)
@@ -107,6 +110,13 @@ class ZuoraAdapter:
         self._settings = settings
         self._clock = clock
         self._client = client
+
+    def void_credit(self, request: VoidRequest) -> VoidResult:
+        """Cancel (Draft) or unapply and reverse (Posted) the memo, once."""
+        reversal = reversal_for(
+            self._client, self._settings, clock=self._clock, call=call
+        )
+        return reversal.void_credit(request)
 
     def post_credit(self, request: PostingRequest) -> PostingResult:
         """Raise the memo (or get back the one this key raised) and settle it."""

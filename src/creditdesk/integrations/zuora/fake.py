@@ -8,7 +8,8 @@ It follows Zuora's published API reference for these operations:
   ``GET /v1/invoices/{invoiceKey}/items``;
 - ``POST /v1/invoices/{invoiceKey}/creditmemos`` (a memo from invoice items)
   and ``POST /v1/creditmemos`` (a memo from a product rate plan charge);
-- ``GET /v1/creditmemos/{creditMemoKey}``, ``PUT .../post``, ``PUT .../apply``;
+- ``GET /v1/creditmemos/{creditMemoKey}``, ``PUT .../post``, ``PUT .../apply``,
+  and ``PUT .../unapply``, ``.../reverse``, ``.../cancel`` (``fake_reversal``);
 - ``GET /object-query/credit-memos`` with ``filter[]=field.OP:value`` (EQ,
   GE, LE), ``sort[]=field.ASC|DESC``, ``expand[]=account``, ``pageSize`` (at
   most 99) and the ``cursor`` its ``nextPage`` hands out.
@@ -35,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
@@ -44,12 +46,18 @@ from starlette.routing import Route
 
 from creditdesk.clock import Clock, system_clock
 from creditdesk.integrations.fakes.server import FaultInjector, Faults
+from creditdesk.integrations.zuora import fake_reversal
 from creditdesk.integrations.zuora import fake_tenant as tenant
 from creditdesk.integrations.zuora.fake_tenant import Account, Invoice, Memo, Refusal
 
 KEY_LIFETIME = timedelta(hours=24)
 DEMO_SECRET = "demo-secret"  # noqa: S105 - printed for the demo on purpose
 
+_REVERSALS = {
+    "unapply": fake_reversal.unapply,
+    "reverse": fake_reversal.reverse,
+    "cancel": fake_reversal.cancel,
+}
 _SIGN_IN = "this resource is protected, please sign in first"
 
 
@@ -155,6 +163,14 @@ class ZuoraFake:
                 self._put(self.data.apply_memo),
                 methods=["PUT"],
             ),
+            *[
+                Route(
+                    f"/v1/creditmemos/{{key}}/{name}",
+                    self._put(partial(change, self.data)),
+                    methods=["PUT"],
+                )
+                for name, change in _REVERSALS.items()
+            ],
             Route("/object-query/credit-memos", self._query, methods=["GET"]),
         ]
         return FaultInjector(Starlette(routes=routes), self.faults)

@@ -113,6 +113,11 @@ class Memo:
     invoice: Invoice | None = None
     status: str = "Draft"
     applied: Decimal = Decimal(0)
+    # What it is applied to, by invoice id; a reversal applies it in full
+    # to the debit memo it creates.
+    applied_to: dict[str, Decimal] = field(default_factory=dict)
+    reversed: bool = False
+    debit_memo: str | None = None
 
 
 @dataclass
@@ -126,6 +131,7 @@ class Tenant:
     )
     custom_fields: set[str] = field(default_factory=lambda: {"IdempotencyKey__c"})
     memos_created: int = 0
+    debit_memos_created: int = 0
 
     def add_account(self, *, number: str, currency: str) -> Account:
         account = Account(_zuora_id(), number, currency)
@@ -154,7 +160,7 @@ class Tenant:
         }
 
     def invoice_view(self, key: str) -> dict[str, Any]:
-        invoice = self._invoice(key)
+        invoice = self.invoice(key)
         return {
             "id": invoice.id,
             "invoiceNumber": invoice.number,
@@ -166,7 +172,7 @@ class Tenant:
         }
 
     def items_view(self, key: str) -> dict[str, Any]:
-        invoice = self._invoice(key)
+        invoice = self.invoice(key)
         return {
             "invoiceItems": [
                 {
@@ -180,7 +186,7 @@ class Tenant:
         }
 
     def memo_view(self, key: str) -> dict[str, Any]:
-        return _view(self._memo(key))
+        return view(self.memo(key))
 
     def query_memos(self, query: Query) -> dict[str, Any]:
         rows = [_object_row(m) for m in self.memos.values()]
@@ -198,7 +204,7 @@ class Tenant:
     def memo_from_invoice(
         self, params: dict[str, str], body: dict, now: datetime, _version: str
     ) -> dict[str, Any]:
-        invoice = self._invoice(params["key"])
+        invoice = self.invoice(params["key"])
         lines = body.get("items") or []
         if not lines:
             raise Refusal(53000022, "items is required.")
@@ -208,7 +214,7 @@ class Tenant:
         memo.invoice = invoice
         for item, amount in planned:
             item.credited += amount
-        return _view(memo)
+        return view(memo)
 
     def memo_from_charge(
         self, _params: dict, body: dict, now: datetime, version: str
@@ -224,27 +230,27 @@ class Tenant:
                 raise Refusal(
                     50000040, f"Cannot find charge by key: {charge.get('chargeId')}."
                 )
-            total += _positive(charge.get(amount_field), amount_field)
-        return _view(self._new_memo(account, total, body, now))
+            total += positive(charge.get(amount_field), amount_field)
+        return view(self._new_memo(account, total, body, now))
 
     def post_memo(self, key: str, _body: dict, _now: datetime) -> dict[str, Any]:
-        memo = self._memo(key)
+        memo = self.memo(key)
         if memo.status != "Draft":
             raise Refusal(
                 53000030, "Only credit memos with the Draft status can be posted."
             )
         memo.status = "Posted"
-        return _view(memo)
+        return view(memo)
 
     def apply_memo(self, key: str, body: dict, _now: datetime) -> dict[str, Any]:
-        memo = self._memo(key)
+        memo = self.memo(key)
         if memo.status != "Posted":
             raise Refusal(53000030, "Only posted credit memos can be applied.")
         targets = body.get("invoices") or []
         if not targets:
             raise Refusal(53000022, "invoices is required.")
         plan = [
-            (self._invoice(str(t.get("invoiceId"))), _positive(t.get("amount")))
+            (self.invoice(str(t.get("invoiceId"))), positive(t.get("amount")))
             for t in targets
         ]
         total = sum((amount for _, amount in plan), Decimal(0))
@@ -263,8 +269,9 @@ class Tenant:
                 )
         for invoice, amount in plan:
             _reduce(invoice, amount)
+            memo.applied_to[invoice.id] = memo.applied_to.get(invoice.id, 0) + amount
         memo.applied += total
-        return _view(memo)
+        return view(memo)
 
     # -- helpers ------------------------------------------------------------
 
@@ -279,7 +286,7 @@ class Tenant:
             raise Refusal(
                 50000040, f"Cannot find invoice item: {line['invoiceItemId']}."
             )
-        amount = _positive(line["amount"])
+        amount = positive(line["amount"])
         if item.credited + amount > item.amount:
             raise Refusal(
                 53000030,
@@ -318,20 +325,20 @@ class Tenant:
                 return account
         raise Refusal(50000040, f"Cannot find entity by key: '{key}'.")
 
-    def _invoice(self, key: str) -> Invoice:
+    def invoice(self, key: str) -> Invoice:
         for invoice in self.invoices.values():
             if key in (invoice.id, invoice.number):
                 return invoice
         raise Refusal(50000040, f"Cannot find entity by key: '{key}'.")
 
-    def _memo(self, key: str) -> Memo:
+    def memo(self, key: str) -> Memo:
         for memo in self.memos.values():
             if key in (memo.id, memo.number):
                 return memo
         raise Refusal(50000040, f"Cannot find entity by key: '{key}'.")
 
 
-def _view(memo: Memo) -> dict[str, Any]:
+def view(memo: Memo) -> dict[str, Any]:
     unapplied = memo.amount - memo.applied
     return {
         "id": memo.id,
@@ -344,6 +351,7 @@ def _view(memo: Memo) -> dict[str, Any]:
         "balance": unapplied,
         "refundAmount": Decimal(0),
         "status": memo.status,
+        "reversed": memo.reversed,
         "reasonCode": memo.reason_code,
         "comment": memo.comment,
         "creditMemoDate": memo.effective_date,
@@ -373,7 +381,7 @@ def _reduce(invoice: Invoice, amount: Decimal) -> None:
         amount -= taken
 
 
-def _positive(value: Any, name: str = "amount") -> Decimal:
+def positive(value: Any, name: str = "amount") -> Decimal:
     if not isinstance(value, Decimal) or value <= 0:
         raise Refusal(53000020, f"{name} must be a positive number.")
     return value

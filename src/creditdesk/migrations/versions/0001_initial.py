@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 01:29:40.545566
+Create Date: 2026-12-04 02:39:39.091852
 """
 
 from collections.abc import Sequence
@@ -704,6 +704,7 @@ def upgrade() -> None:
                 "rejected",
                 "recalled",
                 "posting_failed",
+                "voiding",
                 "voided",
                 name="credit_status",
                 native_enum=False,
