@@ -34,6 +34,7 @@ from creditdesk.cli_support import (
 )
 from creditdesk.clock import system_clock
 from creditdesk.config import Settings, get_settings
+from creditdesk.demo.cli import write_scaled_history
 from creditdesk.demo.service import DEMO_PASSWORD, build_demo, give_passwords
 from creditdesk.integrations import cli as fake_billing_cli
 from creditdesk.logs import configure_logging
@@ -163,9 +164,25 @@ def demo(
             "--if-empty", help="Do nothing if the database already has users."
         ),
     ] = False,
+    scale: Annotated[
+        int | None,
+        typer.Option(
+            "--scale",
+            min=1,
+            help="Also write a generated history of this many credits.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the generated history.")
+    ] = 0,
 ) -> None:
     """Build the demo organisation (idempotent) and print a token per user.
-    Demo users without a password get the demo password for the console."""
+
+    Demo users without a password get the demo password for the console. With
+    --scale N, also write two years of generated history with N credits (see
+    README, "A large history"); a database that has one already is left as it
+    is.
+    """
     settings = get_settings()
     now = system_clock()
     ttl = timedelta(days=settings.token_ttl_days)
@@ -197,6 +214,8 @@ def demo(
             "Web console: http://127.0.0.1:8000/ - sign in as any user above "
             f"with the password {DEMO_PASSWORD}"
         )
+    if scale is not None:
+        write_scaled_history(settings, scale=scale, seed=seed)
 
 
 def _print_demo(rows: list[tuple[str, ...]], *, created: int) -> None:
