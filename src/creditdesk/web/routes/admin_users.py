@@ -269,13 +269,12 @@ def _teams_page(
     errors: dict[str, str],
     status: int = 200,
 ) -> Response:
-    members = dict(
-        session.execute(
-            sa.select(User.team_id, sa.func.count())
-            .where(User.is_active.is_(True), User.team_id.is_not(None))
-            .group_by(User.team_id)
-        ).tuples()
+    counted = session.execute(
+        sa.select(User.team_id, sa.func.count())
+        .where(User.is_active.is_(True), User.team_id.is_not(None))
+        .group_by(User.team_id)
     )
+    members = dict(list(counted))
     return render_admin(
         request,
         "admin/teams.html",
