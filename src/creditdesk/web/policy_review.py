@@ -22,11 +22,13 @@ CONTEXT_LINES = 3
 
 @dataclass(frozen=True, slots=True)
 class PolicyIssue:
-    """One error in the document: the YAML path, its line (if found), why."""
+    """One error in the document: the YAML path, its line (if found) and
+    that line's text (to find it by), why."""
 
     path: str
     line: int | None
     message: str
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,7 @@ class DiffLine:
 def issues_of(error: DomainError, text: str) -> list[PolicyIssue]:
     """The error's issues, each with the line of the document it points at."""
     root = _compose(text)
+    lines = text.splitlines()
     issues = []
     for issue in error.issues or []:
         if issue.field == "document":
@@ -50,7 +53,8 @@ def issues_of(error: DomainError, text: str) -> list[PolicyIssue]:
             line = int(found.group(1)) if found else None
         else:
             line = line_of(root, issue.field)
-        issues.append(PolicyIssue(issue.field, line, issue.message))
+        source = lines[line - 1].strip() if line and line <= len(lines) else ""
+        issues.append(PolicyIssue(issue.field, line, issue.message, source))
     if not issues:
         issues.append(PolicyIssue("document", None, error.detail))
     return issues

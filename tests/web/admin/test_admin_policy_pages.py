@@ -81,6 +81,7 @@ def test_an_invalid_policy_shows_the_error_at_its_line_and_changes_nothing(
         assert f"<strong>Line {line + 1}</strong>" in answer.text
         assert "<code>approval_matrix.bands.1.up_to.GBP</code>" in answer.text
         assert "bands must ascend" in answer.text
+        assert "The line reads: <code>- up_to: {GBP: &#34;100.00&#34;" in answer.text
         assert 'aria-invalid="true"' in answer.text
         assert 'aria-describedby="document-hint document-error"' in answer.text
         assert "nothing was saved" in answer.text

@@ -200,6 +200,10 @@ def _fields_page(
         for entity, names in FIELDS.items()
         for name in names
     ]
+    matrix = [
+        (entity, [(f"{entity}.{name}", label(name)) for name in names])
+        for entity, names in FIELDS.items()
+    ]
     levels = [(lvl.value, label(lvl)) for lvl in FieldLevel]
     return render_admin(
         request,
@@ -207,6 +211,7 @@ def _fields_page(
         status_code=status,
         roles=[(r.value, label(r)) for r in Role],
         field_options=field_options,
+        matrix=matrix,
         cells=cells,
         overrides=[r for r in rules if r.overridden],
         level_options=[("", "Choose a level"), *levels, (DEFAULT, "Built-in default")],
