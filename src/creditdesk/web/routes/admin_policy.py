@@ -27,6 +27,12 @@ from creditdesk.web.routes.admin import AdminUser, render_admin
 
 router = APIRouter(include_in_schema=False)
 
+# TODO(policy-drafts): an edit cannot be saved for later or reviewed by a
+# second admin before it takes effect, since every stored version is in
+# force once it is the newest; a draft status on policy_versions (with
+# active_policy reading the newest active one) would let "Save" and
+# "Activate" be two steps.
+
 _COMMENT_MAX = 2000
 
 
