@@ -244,3 +244,17 @@ def test_signed_out_the_area_sends_to_sign_in(client_for: ClientFor) -> None:
 
     assert answer.status_code == 303
     assert re.search(r"/sign-in\?next=/admin/policy$", answer.headers["location"])
+
+
+def test_the_area_lists_its_sections_and_unknown_records_are_404(
+    client_for: ClientFor, admin: Person
+) -> None:
+    browser = client_for(admin)
+
+    home = browser.get("/")
+    assert '<a href="/admin">Admin</a>' in home.text
+    area = browser.get("/admin").text
+    for href in ("/admin/policy", "/admin/users", "/admin/sharing", "/admin/fields"):
+        assert f'<a href="{href}"' in area
+    assert browser.get("/admin/policy/999999").status_code == 404
+    assert browser.get("/admin/users/999999").status_code == 404
