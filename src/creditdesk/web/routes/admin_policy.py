@@ -72,7 +72,7 @@ def check_or_apply(
         return _check(request, session, current, text, comment)
 
     try:
-        _refuse_stale(form.get("base_version", ""), current, text, comment)
+        _refuse_to_save(form.get("base_version", ""), current, text, comment)
         row = service.apply_policy(
             session, text=text, actor=actor, now=now, comment=comment or None
         )
@@ -144,9 +144,10 @@ def _refuse_unchanged(current: PolicyVersion, text: str) -> None:
         )
 
 
-def _refuse_stale(base: str, current: PolicyVersion, text: str, comment: str) -> None:
-    """Refuse an edit of a version that is no longer in force: the admin
-    reviewed a diff against it, not against what they would replace."""
+def _refuse_to_save(base: str, current: PolicyVersion, text: str, comment: str) -> None:
+    """Refuse a comment too long for the audit, an edit that changes
+    nothing, and an edit of a version no longer in force (the admin reviewed
+    a diff against it, not against what they would replace)."""
     if len(comment) > _COMMENT_MAX:
         raise ValidationFailed.on(
             "comment", f"a comment is at most {_COMMENT_MAX} characters"

@@ -95,7 +95,7 @@ def create_user(
         )
     except DomainError as exc:
         session.rollback()
-        errors = field_errors(_on_username(exc), known=_NEW_FIELDS)
+        errors = field_errors(_filed_under(exc, "username"), known=_NEW_FIELDS)
         return _user_form(request, session, values, errors, status=exc.status)
     response = secure(RedirectResponse(f"/admin/users/{created.id}", 303))
     return flash(request, response, f"User {created.username} added.")
@@ -122,9 +122,10 @@ def update_user(
 ) -> Response:
     """Change the user's name, e-mail, role, team, manager and activity."""
     values = values_of(form, _EDIT_FIELDS)
-    values["is_active"] = "on" if form.get("is_active") else ""
-    changes = {k: optional(v) for k, v in values.items() if k in _EDIT_FIELDS}
-    changes["is_active"] = bool(values["is_active"])
+    changes: dict[str, object] = {name: optional(values[name]) for name in values}
+    # An unticked checkbox is not sent at all.
+    changes["is_active"] = "is_active" in form
+    values["is_active"] = "on" if changes["is_active"] else ""
     try:
         body = parse(UserPatch, changes)
         updated, changed = service.update_user(
@@ -171,7 +172,7 @@ def create_team(
         )
     except DomainError as exc:
         session.rollback()
-        errors = field_errors(_on_field(exc, "name"), known=frozenset({"name"}))
+        errors = field_errors(_filed_under(exc, "name"), known=frozenset({"name"}))
         return _teams_page(
             request, session, user, name=name, errors=errors, status=exc.status
         )
@@ -179,18 +180,11 @@ def create_team(
     return flash(request, response, f"Team {team.name} added.")
 
 
-def _on_username(error: DomainError) -> DomainError:
-    # The one conflict creating a user has is a username already taken.
-    return _on_field(error, "username")
-
-
-def _on_field(error: DomainError, name: str) -> DomainError:
-    """A conflict (which names no field) or a team-name refusal, filed under
-    the form's field ``name`` so the message sits next to it."""
+def _filed_under(error: DomainError, name: str) -> DomainError:
+    """A conflict (a username or team name taken) names no field: file it
+    under the form's field ``name`` so the message sits next to it."""
     if isinstance(error, Conflict) and not error.issues:
         return Conflict(error.detail, [FieldIssue(name, error.detail)])
-    if name == "name" and error.issues and error.issues[0].field == "team":
-        return type(error)(error.detail, [FieldIssue("name", error.issues[0].message)])
     return error
 
 
