@@ -5,6 +5,16 @@ Add a new area's router to ROUTERS; pages live outside ``/api/v1``.
 
 from fastapi import APIRouter
 
-from creditdesk.web.routes import auth, cases, credits, home
+from creditdesk.web.routes import (
+    admin,
+    admin_access,
+    admin_policy,
+    admin_users,
+    auth,
+    cases,
+    credits,
+    home,
+)
 
 ROUTERS: list[APIRouter] = [auth.router, home.router, cases.router, credits.router]
+ROUTERS += [admin.router, admin_policy.router, admin_users.router, admin_access.router]
