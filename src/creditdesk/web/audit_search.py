@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from creditdesk.access.fields import audit_masker
 from creditdesk.audit.models import AuditEntry
 from creditdesk.audit.schemas import AuditEntryOut
-from creditdesk.credits.models import parse_number
+from creditdesk.credits.models import format_number, parse_number
 from creditdesk.errors import DomainError, FieldIssue, ValidationFailed
 from creditdesk.users import service as users
 from creditdesk.users.models import User
@@ -79,6 +79,7 @@ class Row:
     action: str
     entity_type: str
     entity_id: str
+    entity_name: str
     link: str | None
     changes: list[Change]
     reason: str | None
@@ -123,6 +124,7 @@ def rows_for(session: Session, user: User, entries: list[AuditEntry]) -> list[Ro
                 action=entry.action,
                 entity_type=entry.entity_type,
                 entity_id=entry.entity_id,
+                entity_name=_name(entry.entity_type, entry.entity_id),
                 link=link.format(entry.entity_id) if link else None,
                 changes=[
                     Change(field, _shown(old), _shown(new))
@@ -195,6 +197,17 @@ def _day(text: str, field: str, issues: list[FieldIssue]) -> date | None:
 
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _name(entity_type: str, entity_id: str) -> str:
+    """A credit or case as people know it (BC-000042), else its id."""
+    if not entity_id.isdigit():
+        return entity_id
+    if entity_type == "credit":
+        return format_number(int(entity_id))
+    if entity_type == "case":
+        return f"CS-{int(entity_id):06d}"
+    return entity_id
 
 
 def _shown(value: Any) -> str:

@@ -16,7 +16,7 @@ from creditdesk.auth.scopes import READ, needs
 from creditdesk.errors import DomainError
 from creditdesk.users.models import User
 from creditdesk.web import audit_search
-from creditdesk.web.deps import WebUser
+from creditdesk.web.deps import Form, WebUser
 from creditdesk.web.forms import field_errors
 from creditdesk.web.render import render
 
@@ -47,13 +47,16 @@ def audit_page(
 
 
 @router.post("/audit/verify", **needs(READ))
-def verify_chain(request: Request, session: ReadSession, user: WebUser) -> Response:
+def verify_chain(
+    request: Request, form: Form, session: ReadSession, user: WebUser
+) -> Response:
     """Check every entry's hash and link and the chain head (it reads the
-    whole chain, so it is a button rather than part of the page)."""
+    whole chain, so it is a button rather than part of the page). The form
+    carries the search shown, which is shown again with the result."""
     require(user, Permission.VERIFY_AUDIT)
     # One process: a request handler should not fork workers.
     verified = VerifyOut.of(audit.verify(session.get_bind(), workers=1))
-    values = dict.fromkeys(audit_search.FIELDS, "")
+    values = {name: form.get(name, "") for name in audit_search.FIELDS}
     return _render(request, session, user, values, verified=verified)
 
 
