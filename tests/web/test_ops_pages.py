@@ -326,3 +326,24 @@ def test_auditors_read_runs_but_do_not_start_them(desk: Desk, browser_as) -> Non
     assert refused.status_code == 403
     assert agent.get("/ops/reconciliations").status_code == 403
     assert agent.get(f"/ops/reconciliations/{run_id}/findings.csv").status_code == 403
+
+
+def test_finding_amounts_follow_the_readers_field_levels(
+    desk: Desk, browser_as
+) -> None:
+    waiting = desk.approved(amount_minor=4_321)
+    run_id = int(_start(browser_as("finance")).headers["location"].rsplit("/", 1)[1])
+    path = "/api/v1/admin/field-permissions/auditor/credit/amount"
+    hide = desk.client.put(
+        path, json={"level": "hidden"}, headers=desk.org.auth("admin")
+    )
+    assert hide.status_code == 200, hide.text
+    try:
+        masked = browser_as("auditor").get(f"/ops/reconciliations/{run_id}").text
+    finally:
+        desk.client.delete(path, headers=desk.org.auth("admin"))
+    full = browser_as("auditor").get(f"/ops/reconciliations/{run_id}").text
+
+    assert f'<a href="/credits/{waiting.credit_id}">' in masked
+    assert "43.21" not in masked and ">Ours<" not in masked
+    assert "GBP 43.21" in full and ">Ours<" in full
