@@ -244,3 +244,30 @@ def test_verify_says_ok_then_names_the_entry_rewritten(own_console: TestClient) 
     assert "The chain is broken at entry 3.</strong>" in broken.text
     assert "hash" in broken.text.split("broken at entry 3.</strong>")[1][:200]
     assert "2 entries were intact before it." in broken.text
+
+
+def test_records_link_to_their_pages_only_for_who_may_open_them(
+    client_for: ClientFor, session_factory: sessionmaker[Session], org: Org
+) -> None:
+    who = make_person(session_factory)
+    message_id, credit_id = _entity_id(), _entity_id()
+    _record(
+        session_factory,
+        [
+            (who, "outbox_message", message_id, _at(3)),
+            (who, "credit", credit_id, _at(3)),
+        ],
+    )
+    query = {"actor": who.username}
+
+    auditor = client_for(person_for(session_factory, org.auditor)).get(
+        "/audit", params=query
+    )
+    admin = client_for(person_for(session_factory, org.admin)).get(
+        "/audit", params=query
+    )
+
+    assert f'href="/credits/{credit_id}">{format_number(credit_id)}</a>' in auditor.text
+    assert f"/ops/outbox/{message_id}" not in auditor.text
+    assert str(message_id) in auditor.text
+    assert f'href="/ops/outbox/{message_id}"' in admin.text

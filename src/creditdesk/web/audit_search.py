@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from creditdesk.access.fields import audit_masker
+from creditdesk.access.service import Permission, can
 from creditdesk.audit.models import AuditEntry
 from creditdesk.audit.schemas import AuditEntryOut
 from creditdesk.credits.models import format_number, parse_number
@@ -41,11 +42,12 @@ ENTITY_TYPES = (
     "inbox_event",
 )
 _NUMBERED = {"BC-": "credit", "CS-": "case"}
-_LINKS = {
-    "credit": "/credits/{}",
-    "case": "/cases/{}",
-    "outbox_message": "/ops/outbox/{}",
-    "reconciliation": "/ops/reconciliations/{}",
+# Where a record's page is, and who may open it (None: the page decides).
+_LINKS: dict[str, tuple[str, Permission | None]] = {
+    "credit": ("/credits/{}", None),
+    "case": ("/cases/{}", None),
+    "outbox_message": ("/ops/outbox/{}", Permission.OPERATE_OUTBOX),
+    "reconciliation": ("/ops/reconciliations/{}", Permission.READ_RECONCILIATION),
 }
 _MAX_ID = 64
 
@@ -111,10 +113,15 @@ def read_filters(session: Session, values: dict[str, str]) -> Filters:
 def rows_for(session: Session, user: User, entries: list[AuditEntry]) -> list[Row]:
     """The entries as ``user`` may see them (the API's masking)."""
     mask = audit_masker(session, user)
+    links = {
+        kind: path
+        for kind, (path, permission) in _LINKS.items()
+        if permission is None or can(user, permission)
+    }
     rows = []
     for entry in entries:
         seen = mask(AuditEntryOut.of(entry))
-        link = _LINKS.get(entry.entity_type)
+        link = links.get(entry.entity_type)
         rows.append(
             Row(
                 seq=entry.seq,

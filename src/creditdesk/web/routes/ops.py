@@ -53,6 +53,7 @@ def ops_home(
         "ops/ops.html",
         status_code=422 if errors else 200,
         failed=failed,
+        failed_rows=ops_queries.FAILED_ROWS,
         dead=dead,
         links=ops_queries.credit_links(session, user, dead),
         topic_options=[("", "All topics")] + [(t, t) for t in ops_queries.TOPICS],
