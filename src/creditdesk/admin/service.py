@@ -37,9 +37,11 @@ def list_users(
     role: Role | None = None,
     is_active: bool | None = None,
     before_id: int | None = None,
+    search: str | None = None,
     limit: int,
 ) -> list[User]:
-    """Users, newest first, optionally of one role or activity."""
+    """Users, newest first, optionally of one role or activity, or whose
+    username, name or e-mail contains ``search`` (any case)."""
     require(admin, Permission.ADMINISTER)
     query = (
         sa.select(User)
@@ -53,6 +55,15 @@ def list_users(
         query = query.where(User.is_active == is_active)
     if before_id is not None:
         query = query.where(User.id < before_id)
+    if search:
+        # autoescape: a % or _ typed into the search box is looked for as is.
+        query = query.where(
+            sa.or_(
+                User.username.icontains(search, autoescape=True),
+                User.display_name.icontains(search, autoescape=True),
+                User.email.icontains(search, autoescape=True),
+            )
+        )
     return list(session.scalars(query))
 
 

@@ -96,6 +96,15 @@ def version_row(session: Session, version: int) -> PolicyVersion:
     return row
 
 
+def list_versions(session: Session, *, limit: int = 100) -> list[PolicyVersion]:
+    """The newest ``limit`` versions, newest (the one in force) first."""
+    return list(
+        session.scalars(
+            sa.select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(limit)
+        )
+    )
+
+
 def apply_policy(
     session: Session,
     *,
@@ -109,8 +118,7 @@ def apply_policy(
     Raises ValidationFailed naming the YAML path at fault, or Conflict when
     another version was applied at the same moment.
     """
-    policy = parse_policy(text)
-    _check_named_users(session, policy)
+    policy = check_policy(session, text)
 
     previous = _latest(session)
     version = previous.version + 1 if previous else 1
@@ -139,6 +147,16 @@ def apply_policy(
     )
     log.info("policy.applied", version=row.version, actor=actor.name)
     return row
+
+
+def check_policy(session: Session, text: str) -> Policy:
+    """Validate a YAML document as :func:`apply_policy` would, saving nothing.
+
+    Raises ValidationFailed naming the YAML path at fault.
+    """
+    policy = parse_policy(text)
+    _check_named_users(session, policy)
+    return policy
 
 
 def _check_named_users(session: Session, policy: Policy) -> None:
