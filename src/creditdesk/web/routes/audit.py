@@ -55,6 +55,8 @@ def verify_chain(
     carries the search shown, which is shown again with the result."""
     require(user, Permission.VERIFY_AUDIT)
     # One process: a request handler should not fork workers.
+    # TODO(web-verify): a chain of millions keeps the browser waiting while it
+    # is read; a worker job writing its result for this page to show would fix it.
     verified = VerifyOut.of(audit.verify(session.get_bind(), workers=1))
     values = {name: form.get(name, "") for name in audit_search.FIELDS}
     return _render(request, session, user, values, verified=verified)
