@@ -10,11 +10,15 @@ from creditdesk.web.routes import (
     admin_access,
     admin_policy,
     admin_users,
+    audit,
     auth,
     cases,
     credits,
     home,
+    ops,
+    reconciliations,
 )
 
 ROUTERS: list[APIRouter] = [auth.router, home.router, cases.router, credits.router]
 ROUTERS += [admin.router, admin_policy.router, admin_users.router, admin_access.router]
+ROUTERS += [ops.router, reconciliations.router, audit.router]
