@@ -41,3 +41,33 @@
     document.querySelectorAll("[data-counter]").forEach(updateCounter);
   });
 })();
+
+// Approvals: a refused decision (422: the comment is missing; 409: someone
+// else decided first) answers with the item saying so; swap it in like a
+// success on forms marked data-swap-refusals. Then the new item's message
+// (or its field in error) takes the focus, so the keyboard carries on there.
+(function () {
+  var swapped = null;
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var elt = event.detail.elt;
+    if (!elt.closest || !elt.closest("[data-swap-refusals]")) {
+      return;
+    }
+    swapped = event.detail.target.id;
+    var status = event.detail.xhr.status;
+    if (status === 403 || status === 409 || status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  document.addEventListener("htmx:afterSettle", function () {
+    var item = swapped ? document.getElementById(swapped) : null;
+    swapped = null;
+    var focus = item && item.querySelector("[data-focus], [aria-invalid='true']");
+    if (focus) {
+      focus.focus();
+    }
+  });
+})();
