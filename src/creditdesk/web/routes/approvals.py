@@ -136,9 +136,9 @@ def decide(
     choice = form.get("decision", "")
     comment = form.get("comment", "").strip() or None
     try:
+        item, _ = inbox.approval_item(session, user, item_id)
         if choice not in _DECISIONS:
             raise ValidationFailed.on("decision", "choose Approve or Reject")
-        item, _ = inbox.approval_item(session, user, item_id)
         credit = decisions.decide(
             session,
             credit_id=item.credit_id,

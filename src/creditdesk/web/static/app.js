@@ -44,30 +44,24 @@
 
 // Approvals: a refused decision (422: the comment is missing; 409: someone
 // else decided first) answers with the item saying so; swap it in like a
-// success on forms marked data-swap-refusals. Then the new item's message
-// (or its field in error) takes the focus, so the keyboard carries on there.
+// success into targets marked data-swap-refusals. (The new item's message, or
+// its field in error, is marked autofocus, which htmx focuses after a swap.)
 (function () {
-  var swapped = null;
+  // Settling copies an element's old attributes onto its replacement for a
+  // moment; a style attribute set from script is refused by the CSP.
+  if (window.htmx) {
+    window.htmx.config.attributesToSettle = ["class", "width", "height"];
+  }
 
   document.addEventListener("htmx:beforeSwap", function (event) {
-    var elt = event.detail.elt;
-    if (!elt.closest || !elt.closest("[data-swap-refusals]")) {
+    // The event fires on the swap's target.
+    if (!event.target.closest || !event.target.closest("[data-swap-refusals]")) {
       return;
     }
-    swapped = event.detail.target.id;
     var status = event.detail.xhr.status;
     if (status === 403 || status === 409 || status === 422) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
-    }
-  });
-
-  document.addEventListener("htmx:afterSettle", function () {
-    var item = swapped ? document.getElementById(swapped) : null;
-    swapped = null;
-    var focus = item && item.querySelector("[data-focus], [aria-invalid='true']");
-    if (focus) {
-      focus.focus();
     }
   });
 })();
