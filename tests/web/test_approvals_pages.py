@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk.access.service import actor_for
@@ -327,3 +329,67 @@ def test_a_credit_someone_else_decided_first_is_a_clear_409(
     fragment = lead.post(f"/approvals/{item_id}/decide", data=data, headers=headers)
     assert fragment.status_code == 409 and "<html" not in fragment.text
     assert "Someone else acted on this first" in fragment.text
+
+
+def test_the_inbox_costs_the_same_queries_for_many_items_as_for_one(
+    client_for: ClientFor, desk: Desk, engine: Engine
+) -> None:
+    lead = client_for(desk.lead)
+
+    def queries_for(path: str) -> int:
+        counted = []
+
+        def count(*_args: object) -> None:
+            counted.append(1)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert lead.get(path).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(counted)
+
+    _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
+    one = queries_for("/approvals")
+    for pence in range(1, 5):
+        _raise(client_for, desk.agent, desk.outage_case_id, f"35.0{pence}")
+
+    assert "Assigned to you (5)" in lead.get("/approvals").text
+    assert queries_for("/approvals") == one
+
+
+def test_asking_the_agent_returns_the_credit_with_the_question(
+    client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
+) -> None:
+    credit_id = _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
+    item_id = _pending_item(session_factory, credit_id, desk.lead)
+    lead = client_for(desk.lead)
+
+    silent = _decide(lead, item_id, "request_info", "", back="item")
+    assert silent.status_code == 422
+    assert "<h1>Approval of" in silent.text
+    assert "a request for information needs a comment" in silent.text
+
+    asked = _decide(lead, item_id, "request_info", "Which days was it down?")
+
+    assert asked.status_code == 303
+    assert _credit(session_factory, credit_id).status is CreditStatus.DRAFT
+    credit_page = client_for(desk.agent).get(f"/credits/{credit_id}").text
+    assert "Which days was it down?" in credit_page
+
+
+def test_a_duty_refusal_is_shown_on_the_page_that_asked(
+    client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
+) -> None:
+    credit_id = _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
+    item_id = _pending_item(session_factory, credit_id, desk.lead)
+    manager = client_for(desk.manager)
+
+    page = manager.get(f"/approvals/{item_id}").text
+    assert f'action="/approvals/{item_id}/decide"' not in page
+    assert f'action="/approvals/{item_id}/reassign"' in page
+    refused = _decide(manager, item_id, "approve")
+
+    assert refused.status_code == 403
+    assert "this approval step is assigned to someone else" in refused.text
+    assert _credit(session_factory, credit_id).status is CreditStatus.PENDING_APPROVAL

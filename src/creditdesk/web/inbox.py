@@ -28,6 +28,9 @@ from creditdesk.errors import Forbidden, NotFound
 from creditdesk.users.models import User
 from creditdesk.web import credit_form, queries
 
+# TODO(web-inbox-paging): each section shows its oldest 100 items and no
+# more; the API's cursor (``after_id``) behind an "Older" link per section
+# would page through the rest.
 INBOX_ROWS = 100
 
 

@@ -26,7 +26,11 @@ from creditdesk.web.render import flash, label, render, secure
 
 router = APIRouter(include_in_schema=False)
 
-_DECISIONS = {"approve": "approved", "reject": "rejected"}
+_DECISIONS = {
+    "approve": "approved",
+    "reject": "rejected",
+    "request_info": "returned to its agent with your question",
+}
 _DECIDE_FIELDS = frozenset({"comment", "decision"})
 _REASSIGN_FIELDS = frozenset({"assignee_id", "comment"})
 
@@ -130,26 +134,28 @@ def decide(
     now: Now,
     settings: AppSettings,
 ) -> Response:
-    """Approve, or reject with a comment; the same rules as
-    ``POST /api/v1/work-items/{id}/decide``."""
+    """Approve, reject with a comment, or ask the agent a question (the
+    comment); the same rules as ``POST /api/v1/work-items/{id}/decide``."""
     inbox.require_approvals_user(user)
     choice = form.get("decision", "")
     comment = form.get("comment", "").strip() or None
     try:
         item, _ = inbox.approval_item(session, user, item_id)
         if choice not in _DECISIONS:
-            raise ValidationFailed.on("decision", "choose Approve or Reject")
-        credit = decisions.decide(
-            session,
-            credit_id=item.credit_id,
-            user=user,
-            approve=choice == "approve",
-            comment=comment,
-            actor=actor,
-            now=now,
-            settings=settings,
-            item_id=item.id,
-        )
+            raise ValidationFailed.on("decision", "choose Approve, Reject or Ask")
+        common = {
+            "credit_id": item.credit_id,
+            "user": user,
+            "comment": comment,
+            "actor": actor,
+            "now": now,
+            "settings": settings,
+            "item_id": item.id,
+        }
+        if choice == "request_info":
+            credit = decisions.request_info(session, **common)
+        else:
+            credit = decisions.decide(session, approve=choice == "approve", **common)
     except DomainError as exc:
         if exc.status == 404:
             raise
@@ -184,6 +190,9 @@ def _decision_refused(
         # read: say so plainly; there is nothing left to decide here.
         notice = f"Someone else acted on this first: {exc.detail}."
         errors = {}
+    elif "form" in errors and form.get("back") != "item":
+        # The inbox may no longer list the item: say it above everything.
+        notice = errors.pop("form")
     if is_htmx(request):
         if notice is not None:
             return render(
