@@ -1,8 +1,8 @@
 """The approvals inbox in a real browser: a £35 credit raised by an agent and
 approved by the team lead from the inbox, without a page reload.
 
-Saves docs/screenshots/approvals.png, approval-item.png and
-approvals-phone.png, which README.md shows.
+Saves docs/screenshots/approvals.png, approval-item.png, approvals-phone.png
+and delegations.png, which README.md shows.
 """
 
 import re
@@ -88,5 +88,8 @@ def test_a_35_pound_credit_is_approved_by_the_team_lead_from_the_inbox(
     page.goto(f"{console.url}/credits/{number}")
     expect(page.locator("#credit-status")).to_have_text("Approved")
     expect(page.locator(".timeline")).to_contain_text("Tara Lindqvist")
+    page.goto(f"{console.url}/approvals/delegations")
+    expect(page.get_by_label("Who stands in for you")).to_contain_text("Maya")
+    screenshot(page, "delegations")
     # The refused rejection's 422 is logged by the browser as any 4xx is.
     assert [e for e in errors if "status of 422" not in e] == []
