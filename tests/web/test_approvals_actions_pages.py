@@ -6,14 +6,20 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from creditdesk.approvals.models import Delegation, WorkItem, WorkItemStatus
+from creditdesk.approvals.models import Delegation, WorkItemStatus
 from creditdesk.audit.models import AuditEntry
 from creditdesk.db import transaction
 from creditdesk.users.models import Role, User
 from tests.factories import make_account, make_case, make_contract, make_team, now
+from tests.web.approvals_support import (
+    card_of,
+    item_of,
+    pending_item,
+    post_form,
+    raise_credit,
+)
 from tests.web.conftest import ClientFor
-from tests.web.support import Desk, Person, csrf_of, make_person, person_for
-from tests.web.test_approvals_pages import _article, _item, _pending_item, _raise
+from tests.web.support import Desk, Person, make_person, person_for
 
 DELEGATIONS = "/approvals/delegations"
 
@@ -39,49 +45,33 @@ def _agent_without_manager(factory: sessionmaker[Session]) -> tuple[Person, int]
     return person_for(factory, agent), case_id
 
 
-def _queue_items(factory: sessionmaker[Session], credit_id: int) -> list[WorkItem]:
-    with factory() as session:
-        return list(
-            session.scalars(
-                sa.select(WorkItem)
-                .where(WorkItem.credit_id == credit_id)
-                .order_by(WorkItem.id)
-            )
-        )
-
-
-def _post(browser, page_path: str, path: str, data: dict[str, str]):
-    token = csrf_of(browser.get(page_path).text)
-    return browser.post(path, data={"csrf_token": token} | data, follow_redirects=False)
-
-
 def test_an_item_is_claimed_from_the_queue_and_a_late_claim_is_a_409(
     client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
 ) -> None:
     other = make_person(session_factory, role=Role.MANAGER)
     agent, case_id = _agent_without_manager(session_factory)
-    credit_id = _raise(client_for, agent, case_id, "35.00")
-    mine = _pending_item(session_factory, credit_id, desk.manager)
-    theirs = _pending_item(session_factory, credit_id, other)
+    credit_id = raise_credit(client_for, agent, case_id, "35.00")
+    mine = pending_item(session_factory, credit_id, desk.manager)
+    theirs = pending_item(session_factory, credit_id, other)
     manager = client_for(desk.manager)
 
     inbox = manager.get("/approvals").text
     queue = inbox.split('id="queue-heading"')[1]
-    card = _article(queue, mine)
+    card = card_of(queue, mine)
     assert "open to the manager queue" in card
     assert f'action="/approvals/{mine}/claim"' in card
 
-    claimed = _post(manager, "/approvals", f"/approvals/{mine}/claim", {})
+    claimed = post_form(manager, "/approvals", f"/approvals/{mine}/claim", {})
 
     assert claimed.status_code == 303
     assert claimed.headers["location"] == f"/approvals/{mine}"
-    item = _item(session_factory, mine)
+    item = item_of(session_factory, mine)
     assert item.claimed_at is not None and item.assignee_id == desk.manager.id
-    assert _item(session_factory, theirs).status is WorkItemStatus.NO_RESPONSE
+    assert item_of(session_factory, theirs).status is WorkItemStatus.NO_RESPONSE
     after = manager.get("/approvals").text
     assert f'id="item-{mine}"' in after.split('id="queue-heading"')[0]
 
-    late = _post(client_for(other), "/approvals", f"/approvals/{theirs}/claim", {})
+    late = post_form(client_for(other), "/approvals", f"/approvals/{theirs}/claim", {})
     assert late.status_code == 409
     assert "That item could not be claimed" in late.text
     assert "already no_response" in late.text
@@ -90,8 +80,8 @@ def test_an_item_is_claimed_from_the_queue_and_a_late_claim_is_a_409(
 def test_the_lead_reassigns_an_item_to_someone_who_may_decide_it(
     client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
 ) -> None:
-    credit_id = _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
-    item_id = _pending_item(session_factory, credit_id, desk.lead)
+    credit_id = raise_credit(client_for, desk.agent, desk.outage_case_id, "35.00")
+    item_id = pending_item(session_factory, credit_id, desk.lead)
     lead = client_for(desk.lead)
     page = f"/approvals/{item_id}"
 
@@ -99,17 +89,17 @@ def test_the_lead_reassigns_an_item_to_someone_who_may_decide_it(
     assert f'<option value="{desk.manager.id}">' in html
     assert f'<option value="{desk.agent.id}">' not in html
 
-    to_agent = _post(
+    to_agent = post_form(
         lead, page, f"{page}/reassign", {"assignee_id": str(desk.agent.id)}
     )
     assert to_agent.status_code == 403
     assert f"{desk.agent.username} may not decide this credit" in to_agent.text
-    nobody = _post(lead, page, f"{page}/reassign", {"assignee_id": ""})
+    nobody = post_form(lead, page, f"{page}/reassign", {"assignee_id": ""})
     assert nobody.status_code == 422
     assert 'id="assignee_id-error">choose who takes the item over' in nobody.text
-    assert _item(session_factory, item_id).status is WorkItemStatus.PENDING
+    assert item_of(session_factory, item_id).status is WorkItemStatus.PENDING
 
-    moved = _post(
+    moved = post_form(
         lead,
         page,
         f"{page}/reassign",
@@ -117,9 +107,9 @@ def test_the_lead_reassigns_an_item_to_someone_who_may_decide_it(
     )
 
     assert moved.status_code == 303
-    assert _item(session_factory, item_id).status is WorkItemStatus.REASSIGNED
-    new_id = _pending_item(session_factory, credit_id, desk.manager)
-    card = _article(client_for(desk.manager).get("/approvals").text, new_id)
+    assert item_of(session_factory, item_id).status is WorkItemStatus.REASSIGNED
+    new_id = pending_item(session_factory, credit_id, desk.manager)
+    card = card_of(client_for(desk.manager).get("/approvals").text, new_id)
     assert "Over to you." in card
     assert f'id="item-{item_id}"' not in lead.get("/approvals").text
     # The lead may still read the old item's page, with nothing left to do.
@@ -130,15 +120,15 @@ def test_the_lead_reassigns_an_item_to_someone_who_may_decide_it(
 def test_a_requester_never_sees_the_approval_of_their_own_credit(
     client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
 ) -> None:
-    credit_id = _raise(client_for, desk.lead, desk.outage_case_id, "35.00")
-    item_id = _pending_item(session_factory, credit_id, desk.manager)
+    credit_id = raise_credit(client_for, desk.lead, desk.outage_case_id, "35.00")
+    item_id = pending_item(session_factory, credit_id, desk.manager)
     lead = client_for(desk.lead)
 
     assert lead.get(f"/approvals/{item_id}").status_code == 404
-    refused = _post(lead, "/approvals", f"/approvals/{item_id}/decide", {})
+    refused = post_form(lead, "/approvals", f"/approvals/{item_id}/decide", {})
     assert refused.status_code == 404
     assert f'id="item-{item_id}"' not in lead.get("/approvals").text
-    assert _item(session_factory, item_id).status is WorkItemStatus.PENDING
+    assert item_of(session_factory, item_id).status is WorkItemStatus.PENDING
 
 
 def _delegations_of(factory: sessionmaker[Session], person: Person) -> list[Delegation]:
@@ -164,7 +154,7 @@ def test_a_delegation_is_created_refused_when_it_overlaps_and_cancelled(
         "reason": "Annual leave",
     }
 
-    created = _post(lead, DELEGATIONS, DELEGATIONS, form)
+    created = post_form(lead, DELEGATIONS, DELEGATIONS, form)
 
     assert created.status_code == 303
     (delegation,) = _delegations_of(session_factory, desk.lead)
@@ -176,18 +166,18 @@ def test_a_delegation_is_created_refused_when_it_overlaps_and_cancelled(
     assert "Upcoming" in listed and "Annual leave" in listed
 
     overlap = form | {"starts_at": (tomorrow + timedelta(days=1)).isoformat()}
-    refused = _post(lead, DELEGATIONS, DELEGATIONS, overlap)
+    refused = post_form(lead, DELEGATIONS, DELEGATIONS, overlap)
     assert refused.status_code == 409
     assert f"overlaps delegation {delegation.id}" in refused.text
     assert 'id="delegation-error"' in refused.text
     assert 'value="Annual leave"' in refused.text
-    bad_date = _post(lead, DELEGATIONS, DELEGATIONS, form | {"starts_at": "soon"})
+    bad_date = post_form(lead, DELEGATIONS, DELEGATIONS, form | {"starts_at": "soon"})
     assert bad_date.status_code == 422
     assert 'id="starts_at-error">enter the first day away as a date' in bad_date.text
     assert len(_delegations_of(session_factory, desk.lead)) == 1
 
     path = f"{DELEGATIONS}/{delegation.id}/cancel"
-    cancelled = _post(lead, DELEGATIONS, path, {})
+    cancelled = post_form(lead, DELEGATIONS, path, {})
 
     assert cancelled.status_code == 303
     (delegation,) = _delegations_of(session_factory, desk.lead)
@@ -206,8 +196,8 @@ def test_a_delegation_is_created_refused_when_it_overlaps_and_cancelled(
 def test_a_delegation_that_has_begun_moves_waiting_approvals(
     client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
 ) -> None:
-    credit_id = _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
-    item_id = _pending_item(session_factory, credit_id, desk.lead)
+    credit_id = raise_credit(client_for, desk.agent, desk.outage_case_id, "35.00")
+    item_id = pending_item(session_factory, credit_id, desk.lead)
     today = now().date()
     form = {
         "delegate_id": str(desk.manager.id),
@@ -216,10 +206,10 @@ def test_a_delegation_that_has_begun_moves_waiting_approvals(
         "reason": "",
     }
 
-    created = _post(client_for(desk.lead), DELEGATIONS, DELEGATIONS, form)
+    created = post_form(client_for(desk.lead), DELEGATIONS, DELEGATIONS, form)
 
     assert created.status_code == 303
-    assert _item(session_factory, item_id).status is WorkItemStatus.REASSIGNED
-    moved = _pending_item(session_factory, credit_id, desk.manager)
-    card = _article(client_for(desk.manager).get("/approvals").text, moved)
+    assert item_of(session_factory, item_id).status is WorkItemStatus.REASSIGNED
+    moved = pending_item(session_factory, credit_id, desk.manager)
+    card = card_of(client_for(desk.manager).get("/approvals").text, moved)
     assert f"{desk.lead.display_name} (delegation)" in card

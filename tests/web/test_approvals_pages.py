@@ -12,17 +12,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk.access.service import actor_for
 from creditdesk.actors import Channel
-from creditdesk.approvals import actions
 from creditdesk.approvals.models import (
     ApprovalStep,
     StepStatus,
-    WorkItem,
     WorkItemStatus,
 )
-from creditdesk.audit.models import AuditEntry
 from creditdesk.config import Settings
 from creditdesk.credits import decisions
-from creditdesk.credits.models import BillingCredit, CreditStatus
+from creditdesk.credits.models import CreditStatus
 from creditdesk.credits.service import POST_TOPIC
 from creditdesk.db import transaction
 from creditdesk.outbox.models import OutboxMessage
@@ -30,89 +27,32 @@ from creditdesk.users.models import User
 from creditdesk.web.inbox import due
 from tests.access.field_support import field_override
 from tests.factories import Org, now
+from tests.web.approvals_support import (
+    card_of,
+    credit_of,
+    decide,
+    entries_of,
+    item_of,
+    pending_item,
+    raise_credit,
+    reassign,
+)
 from tests.web.conftest import ClientFor
-from tests.web.support import Desk, Person, csrf_of
-from tests.web.test_credit_pages import JUSTIFICATION, _form
-
-
-def _raise(client_for: ClientFor, agent: Person, case_id: int, amount: str) -> int:
-    browser = client_for(agent)
-    page = browser.get(f"/cases/{case_id}").text
-    response = browser.post(
-        f"/cases/{case_id}/credits",
-        data=_form(page, case_id, amount),
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    return int(response.headers["location"].rsplit("/", 1)[1])
-
-
-def _pending_item(factory: sessionmaker[Session], credit_id: int, who: Person) -> int:
-    with factory() as session:
-        item_id = session.scalar(
-            sa.select(WorkItem.id).where(
-                WorkItem.credit_id == credit_id,
-                WorkItem.assignee_id == who.id,
-                WorkItem.status == WorkItemStatus.PENDING,
-            )
-        )
-    assert item_id is not None
-    return item_id
-
-
-def _credit(factory: sessionmaker[Session], credit_id: int) -> BillingCredit:
-    with factory() as session:
-        return session.get_one(BillingCredit, credit_id)
-
-
-def _item(factory: sessionmaker[Session], item_id: int) -> WorkItem:
-    with factory() as session:
-        return session.get_one(WorkItem, item_id)
-
-
-def _entries(factory: sessionmaker[Session], credit_id: int) -> list[AuditEntry]:
-    with factory() as session:
-        return list(
-            session.scalars(
-                sa.select(AuditEntry)
-                .where(
-                    AuditEntry.entity_type == "credit",
-                    AuditEntry.entity_id == str(credit_id),
-                )
-                .order_by(AuditEntry.seq)
-            )
-        )
-
-
-def _article(html: str, item_id: int) -> str:
-    found = re.search(rf'<article[^>]*id="item-{item_id}".*?</article>', html, re.S)
-    assert found, f"item {item_id} is not on the page"
-    return found.group(0)
-
-
-def _decide(
-    browser: TestClient, item_id: int, decision: str, comment: str = "", **extra: str
-):
-    page = browser.get("/approvals").text
-    data = {"csrf_token": csrf_of(page), "decision": decision, "comment": comment}
-    return browser.post(
-        f"/approvals/{item_id}/decide",
-        data=data | extra,
-        follow_redirects=False,
-    )
+from tests.web.support import Desk, csrf_of
+from tests.web.test_credit_pages import JUSTIFICATION
 
 
 def test_the_inbox_lists_what_waits_for_the_lead_and_nothing_else(
     client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
 ) -> None:
-    waiting = _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
-    at_once = _raise(client_for, desk.agent, desk.case_id, "10.00")
-    item_id = _pending_item(session_factory, waiting, desk.lead)
-    number = _credit(session_factory, waiting).number
+    waiting = raise_credit(client_for, desk.agent, desk.outage_case_id, "35.00")
+    at_once = raise_credit(client_for, desk.agent, desk.case_id, "10.00")
+    item_id = pending_item(session_factory, waiting, desk.lead)
+    number = credit_of(session_factory, waiting).number
 
     html = client_for(desk.lead).get("/approvals").text
 
-    card = _article(html, item_id)
+    card = card_of(html, item_id)
     assert "Assigned to you (1)" in html
     assert "In your queues (0)" in html
     assert f"{number}</a>" in card and "GBP 35.00" in card
@@ -121,7 +61,7 @@ def test_the_inbox_lists_what_waits_for_the_lead_and_nothing_else(
     assert JUSTIFICATION in card
     assert re.search(r"\d+ (d|h|min)[^<]* left</span>", card)
     assert "Escalates</dt>" in card
-    assert _credit(session_factory, at_once).number not in html
+    assert credit_of(session_factory, at_once).number not in html
     assert client_for(desk.manager).get("/approvals").text.count(number) == 0
 
 
@@ -138,17 +78,17 @@ def test_time_left_reads_as_people_say_it() -> None:
 def test_approving_from_the_inbox_approves_the_credit_as_the_api_does(
     client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
 ) -> None:
-    credit_id = _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
-    item_id = _pending_item(session_factory, credit_id, desk.lead)
+    credit_id = raise_credit(client_for, desk.agent, desk.outage_case_id, "35.00")
+    item_id = pending_item(session_factory, credit_id, desk.lead)
     lead = client_for(desk.lead)
 
-    response = _decide(lead, item_id, "approve", "Fine by me.")
+    response = decide(lead, item_id, "approve", "Fine by me.")
 
     assert response.status_code == 303
     assert response.headers["location"] == "/approvals"
-    credit = _credit(session_factory, credit_id)
+    credit = credit_of(session_factory, credit_id)
     assert credit.status is CreditStatus.APPROVED and credit.decided_at is not None
-    item = _item(session_factory, item_id)
+    item = item_of(session_factory, item_id)
     assert item.status is WorkItemStatus.APPROVED
     assert item.decided_by_id == desk.lead.id and item.comment == "Fine by me."
     with session_factory() as session:
@@ -161,7 +101,7 @@ def test_approving_from_the_inbox_approves_the_credit_as_the_api_does(
             .limit(50)
         ).all()
     assert {"credit_id": credit_id} in recent
-    entries = _entries(session_factory, credit_id)
+    entries = entries_of(session_factory, credit_id)
     mine = [e for e in entries if e.actor_id == desk.lead.id]
     assert {e.action for e in mine} >= {"approval.step_approved", "credit.approved"}
     assert {e.channel for e in mine} == {"web"}
@@ -173,29 +113,29 @@ def test_approving_from_the_inbox_approves_the_credit_as_the_api_does(
 def test_a_rejection_without_a_comment_is_refused_next_to_the_field(
     client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
 ) -> None:
-    credit_id = _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
-    item_id = _pending_item(session_factory, credit_id, desk.lead)
-    before = len(_entries(session_factory, credit_id))
+    credit_id = raise_credit(client_for, desk.agent, desk.outage_case_id, "35.00")
+    item_id = pending_item(session_factory, credit_id, desk.lead)
+    before = len(entries_of(session_factory, credit_id))
     lead = client_for(desk.lead)
 
-    refused = _decide(lead, item_id, "reject", "   ")
+    refused = decide(lead, item_id, "reject", "   ")
 
     assert refused.status_code == 422
-    card = _article(refused.text, item_id)
+    card = card_of(refused.text, item_id)
     assert (
         f'<p class="field-error" id="comment-{item_id}-error">'
         "a rejection needs a comment</p>"
     ) in card
     assert f'aria-describedby="comment-{item_id}-error"' in card
-    assert _credit(session_factory, credit_id).status is CreditStatus.PENDING_APPROVAL
-    assert _item(session_factory, item_id).status is WorkItemStatus.PENDING
-    assert len(_entries(session_factory, credit_id)) == before
+    assert credit_of(session_factory, credit_id).status is CreditStatus.PENDING_APPROVAL
+    assert item_of(session_factory, item_id).status is WorkItemStatus.PENDING
+    assert len(entries_of(session_factory, credit_id)) == before
 
-    rejected = _decide(lead, item_id, "reject", "Outage was only two hours.")
+    rejected = decide(lead, item_id, "reject", "Outage was only two hours.")
 
     assert rejected.status_code == 303
-    assert _credit(session_factory, credit_id).status is CreditStatus.REJECTED
-    new = _entries(session_factory, credit_id)[before:]
+    assert credit_of(session_factory, credit_id).status is CreditStatus.REJECTED
+    new = entries_of(session_factory, credit_id)[before:]
     assert "approval.step_rejected" in {e.action for e in new}
     assert {e.channel for e in new if e.actor_id == desk.lead.id} == {"web"}
     home = client_for(desk.agent).get("/").text
@@ -205,8 +145,8 @@ def test_a_rejection_without_a_comment_is_refused_next_to_the_field(
 def test_htmx_decides_without_a_reload_and_swaps_in_refusals(
     client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
 ) -> None:
-    credit_id = _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
-    item_id = _pending_item(session_factory, credit_id, desk.lead)
+    credit_id = raise_credit(client_for, desk.agent, desk.outage_case_id, "35.00")
+    item_id = pending_item(session_factory, credit_id, desk.lead)
     lead = client_for(desk.lead)
     token = csrf_of(lead.get("/approvals").text)
     headers = {"HX-Request": "true", "X-CSRF-Token": token}
@@ -221,14 +161,14 @@ def test_htmx_decides_without_a_reload_and_swaps_in_refusals(
     assert done.status_code == 200
     assert "<html" not in done.text
     assert 'role="status"' in done.text and "the credit is now approved" in done.text
-    assert _credit(session_factory, credit_id).status is CreditStatus.APPROVED
+    assert credit_of(session_factory, credit_id).status is CreditStatus.APPROVED
 
 
 def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
     client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
 ) -> None:
-    credit_id = _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
-    item_id = _pending_item(session_factory, credit_id, desk.lead)
+    credit_id = raise_credit(client_for, desk.agent, desk.outage_case_id, "35.00")
+    item_id = pending_item(session_factory, credit_id, desk.lead)
     lead = client_for(desk.lead)
 
     for path, data in (
@@ -240,15 +180,15 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
         response = lead.post(path, data=data, follow_redirects=False)
         assert response.status_code == 403, path
 
-    assert _credit(session_factory, credit_id).status is CreditStatus.PENDING_APPROVAL
-    assert _item(session_factory, item_id).status is WorkItemStatus.PENDING
+    assert credit_of(session_factory, credit_id).status is CreditStatus.PENDING_APPROVAL
+    assert item_of(session_factory, item_id).status is WorkItemStatus.PENDING
 
 
 def test_people_who_do_not_decide_approvals_are_kept_out(
     client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
 ) -> None:
-    credit_id = _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
-    item_id = _pending_item(session_factory, credit_id, desk.lead)
+    credit_id = raise_credit(client_for, desk.agent, desk.outage_case_id, "35.00")
+    item_id = pending_item(session_factory, credit_id, desk.lead)
 
     for person in (desk.junior, desk.outsider, desk.agent):
         browser = client_for(person)
@@ -263,12 +203,20 @@ def test_an_approver_whose_role_may_not_see_the_amount_sees_none(
     client_for: ClientFor,
     desk: Desk,
     session_factory: sessionmaker[Session],
+    settings: Settings,
     client: TestClient,
     org: Org,
 ) -> None:
-    credit_id = _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
-    item_id = _pending_item(session_factory, credit_id, desk.lead)
+    credit_id = raise_credit(client_for, desk.agent, desk.outage_case_id, "35.00")
+    first = pending_item(session_factory, credit_id, desk.lead)
+    # The manager takes it and hands it back with a note quoting the amount.
+    reassign(session_factory, settings, desk.manager, first, desk.manager)
+    manager_item = pending_item(session_factory, credit_id, desk.manager)
+    note = "GBP 35.00 agreed on the call"
+    reassign(session_factory, settings, desk.manager, manager_item, desk.lead, note)
+    item_id = pending_item(session_factory, credit_id, desk.lead)
     lead = client_for(desk.lead)
+    assert note in lead.get("/approvals").text
 
     with (
         field_override(client, org, "team_lead", "amount", "hidden"),
@@ -278,6 +226,7 @@ def test_an_approver_whose_role_may_not_see_the_amount_sees_none(
 
     for html in pages:
         assert f'id="item-{item_id}"' in html
+        assert "[amount withheld] agreed on the call" in html
         assert "35.00" not in html
         assert "35,00" not in html
         assert JUSTIFICATION not in html
@@ -289,31 +238,21 @@ def test_a_credit_someone_else_decided_first_is_a_clear_409(
     session_factory: sessionmaker[Session],
     settings: Settings,
 ) -> None:
-    credit_id = _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
-    item_id = _pending_item(session_factory, credit_id, desk.lead)
+    credit_id = raise_credit(client_for, desk.agent, desk.outage_case_id, "35.00")
+    item_id = pending_item(session_factory, credit_id, desk.lead)
     lead = client_for(desk.lead)
     page = lead.get("/approvals").text
     # The manager takes the item over and approves it while the lead reads.
+    new = reassign(session_factory, settings, desk.manager, item_id, desk.manager)
     with transaction(session_factory) as session:
         manager = session.get_one(User, desk.manager.id)
-        actor = actor_for(manager, Channel.API)
-        new = actions.reassign(
-            session,
-            item_id=item_id,
-            to_user_id=manager.id,
-            user=manager,
-            comment=None,
-            actor=actor,
-            now=now(),
-            settings=settings,
-        )
         decisions.decide(
             session,
             credit_id=credit_id,
             user=manager,
             approve=True,
             comment=None,
-            actor=actor,
+            actor=actor_for(manager, Channel.API),
             now=now(),
             settings=settings,
             item_id=new.id,
@@ -349,10 +288,10 @@ def test_the_inbox_costs_the_same_queries_for_many_items_as_for_one(
             event.remove(engine, "before_cursor_execute", count)
         return len(counted)
 
-    _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
+    raise_credit(client_for, desk.agent, desk.outage_case_id, "35.00")
     one = queries_for("/approvals")
     for pence in range(1, 5):
-        _raise(client_for, desk.agent, desk.outage_case_id, f"35.0{pence}")
+        raise_credit(client_for, desk.agent, desk.outage_case_id, f"35.0{pence}")
 
     assert "Assigned to you (5)" in lead.get("/approvals").text
     assert queries_for("/approvals") == one
@@ -361,19 +300,19 @@ def test_the_inbox_costs_the_same_queries_for_many_items_as_for_one(
 def test_asking_the_agent_returns_the_credit_with_the_question(
     client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
 ) -> None:
-    credit_id = _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
-    item_id = _pending_item(session_factory, credit_id, desk.lead)
+    credit_id = raise_credit(client_for, desk.agent, desk.outage_case_id, "35.00")
+    item_id = pending_item(session_factory, credit_id, desk.lead)
     lead = client_for(desk.lead)
 
-    silent = _decide(lead, item_id, "request_info", "", back="item")
+    silent = decide(lead, item_id, "request_info", "", back="item")
     assert silent.status_code == 422
     assert "<h1>Approval of" in silent.text
     assert "a request for information needs a comment" in silent.text
 
-    asked = _decide(lead, item_id, "request_info", "Which days was it down?")
+    asked = decide(lead, item_id, "request_info", "Which days was it down?")
 
     assert asked.status_code == 303
-    assert _credit(session_factory, credit_id).status is CreditStatus.DRAFT
+    assert credit_of(session_factory, credit_id).status is CreditStatus.DRAFT
     credit_page = client_for(desk.agent).get(f"/credits/{credit_id}").text
     assert "Which days was it down?" in credit_page
 
@@ -381,15 +320,15 @@ def test_asking_the_agent_returns_the_credit_with_the_question(
 def test_a_duty_refusal_is_shown_on_the_page_that_asked(
     client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
 ) -> None:
-    credit_id = _raise(client_for, desk.agent, desk.outage_case_id, "35.00")
-    item_id = _pending_item(session_factory, credit_id, desk.lead)
+    credit_id = raise_credit(client_for, desk.agent, desk.outage_case_id, "35.00")
+    item_id = pending_item(session_factory, credit_id, desk.lead)
     manager = client_for(desk.manager)
 
     page = manager.get(f"/approvals/{item_id}").text
     assert f'action="/approvals/{item_id}/decide"' not in page
     assert f'action="/approvals/{item_id}/reassign"' in page
-    refused = _decide(manager, item_id, "approve")
+    refused = decide(manager, item_id, "approve")
 
     assert refused.status_code == 403
     assert "this approval step is assigned to someone else" in refused.text
-    assert _credit(session_factory, credit_id).status is CreditStatus.PENDING_APPROVAL
+    assert credit_of(session_factory, credit_id).status is CreditStatus.PENDING_APPROVAL

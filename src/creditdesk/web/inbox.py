@@ -58,6 +58,7 @@ class WorkRow:
     due: Due
     queued: bool  # open to a queue the caller is in, not claimed yet
     standing_in_for: str | None  # whose it was, when delegated or reassigned
+    note: str | None  # the item's comment, amounts withheld as for the credit
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,8 @@ def shape(
                 due=due(item.due_at, now),
                 queued=item.queue_role is not None and item.claimed_at is None,
                 standing_in_for=_standing_in_for(item, user, names),
+                # A comment may quote an amount the reader may not see.
+                note=view.mask_text(item.comment),
             )
         )
     return shaped

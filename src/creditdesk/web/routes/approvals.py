@@ -17,6 +17,7 @@ from creditdesk.access.fields import view_for
 from creditdesk.api.deps import AppSettings, DbSession, Now, ReadSession
 from creditdesk.approvals import actions
 from creditdesk.credits import decisions
+from creditdesk.credits.models import BillingCredit
 from creditdesk.errors import DomainError, ValidationFailed
 from creditdesk.users.models import User
 from creditdesk.web import approval_people, inbox
@@ -97,8 +98,10 @@ def render_item(
     allowed = inbox.actions_for(user, row)
     choices: list[tuple[str, str]] = []
     if allowed.reassign and row.item.step is not None:
-        item, credit = inbox.approval_item(session, user, item_id)
-        choices = approval_people.reassign_choices(session, item, credit, item.step)
+        credit = session.get_one(BillingCredit, row.credit.id)
+        choices = approval_people.reassign_choices(
+            session, row.item, credit, row.item.step
+        )
     return render(
         request,
         "approvals/item.html",

@@ -121,7 +121,7 @@ def create(
         delegate, starts_at, ends_at = _parse(session, values)
         created = delegations.create_delegation(
             session,
-            user=user,
+            user=session.get_one(User, user.id),
             delegate=delegate,
             starts_at=starts_at,
             ends_at=ends_at,
