@@ -10,15 +10,18 @@ from creditdesk.web.routes import (
     admin_access,
     admin_policy,
     admin_users,
+    approvals,
     audit,
     auth,
     cases,
     credits,
+    delegations,
     home,
     ops,
     reconciliations,
 )
 
 ROUTERS: list[APIRouter] = [auth.router, home.router, cases.router, credits.router]
+ROUTERS += [approvals.router, delegations.router]
 ROUTERS += [admin.router, admin_policy.router, admin_users.router, admin_access.router]
 ROUTERS += [ops.router, reconciliations.router, audit.router]

@@ -41,3 +41,27 @@
     document.querySelectorAll("[data-counter]").forEach(updateCounter);
   });
 })();
+
+// Approvals: a refused decision (422: the comment is missing; 409: someone
+// else decided first) answers with the item saying so; swap it in like a
+// success into targets marked data-swap-refusals. (The new item's message, or
+// its field in error, is marked autofocus, which htmx focuses after a swap.)
+(function () {
+  // Settling copies an element's old attributes onto its replacement for a
+  // moment; a style attribute set from script is refused by the CSP.
+  if (window.htmx) {
+    window.htmx.config.attributesToSettle = ["class", "width", "height"];
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    // The event fires on the swap's target.
+    if (!event.target.closest || !event.target.closest("[data-swap-refusals]")) {
+      return;
+    }
+    var status = event.detail.xhr.status;
+    if (status === 403 || status === 409 || status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+})();
