@@ -400,6 +400,9 @@ FAULTS = {
         "POST", fake.REVERSAL_PATH, kind="delay", delay_seconds=1.0, times=3
     ),
     "malformed answer": Fault("POST", fake.REVERSAL_PATH, kind="malformed"),
+    "answer cut off every try": Fault(
+        "POST", fake.REVERSAL_PATH, kind="reset", times=3
+    ),
 }
 
 
