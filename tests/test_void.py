@@ -281,7 +281,7 @@ def test_cancelling_a_dead_reversal_voids_the_credit_unreversed(desk: Desk) -> N
 
 
 class _PostsButCannotReverse:
-    """A vendor adapter from before reversals: it has no void_credit."""
+    """An adapter plugged in without a reversal: it has no void_credit."""
 
     def post_credit(self, request: object) -> object:
         raise AssertionError("nothing is posted here")
@@ -305,4 +305,4 @@ def test_a_void_at_a_system_that_cannot_reverse_says_so(desk: Desk) -> None:
 
     [message] = desk.messages(approved.credit_id, VOID_TOPIC)
     assert message.status is OutboxStatus.DEAD
-    assert "not built yet" in (message.last_error or "")
+    assert "has no reversal operation" in (message.last_error or "")

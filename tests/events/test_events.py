@@ -217,3 +217,33 @@ def test_only_admins_manage_subscriptions(desk: Desk, receiver: Receiver) -> Non
             headers=desk.org.auth(who),
         )
         assert response.status_code == 403
+
+
+def test_a_rejection_and_a_void_reach_the_subscriber(
+    desk: Desk, receiver: Receiver
+) -> None:
+    _subscribe(desk, receiver, event_types=["credit.rejected", "credit.voided"])
+    pending = desk.raise_credit("50.00")
+    assert pending["status"] == "pending_approval"
+    applied = desk.raise_credit("10.00")
+    _drain(desk)
+
+    rejected = desk.client.post(
+        f"/api/v1/credits/{pending['id']}/reject",
+        json={"comment": "Not what the contract covers"},
+        headers=desk.org.auth("lead"),
+    )
+    voided = desk.client.post(
+        f"/api/v1/credits/{applied['id']}/void",
+        json={"justification": "The customer was credited twice for one outage."},
+        headers=desk.org.auth("finance"),
+    )
+    assert (rejected.status_code, voided.status_code) == (200, 200), voided.text
+    _drain(desk)
+
+    assert [e["body"]["type"] for e in receiver.events(pending["id"])] == [
+        "credit.rejected"
+    ]
+    [void] = receiver.events(applied["id"])
+    assert void["body"]["type"] == "credit.voided"
+    assert void["body"]["data"]["status"] == "voided"

@@ -136,6 +136,21 @@ def test_a_malformed_answer_is_transient(vendor: Vendor) -> None:
         json_body(response, "acme")
 
 
+def test_a_connection_cut_mid_answer_is_transient_and_retried(
+    vendor: Vendor,
+) -> None:
+    vendor.faults.add(Fault("GET", "/things/g", kind="reset", times=2))
+    client, waits = _client(vendor)
+
+    response = client.request("GET", "/things/g", retry_safe=True)
+
+    assert response.json() == {"name": "g"}
+    assert len(waits) == 2
+    vendor.faults.add(Fault("GET", "/things/g", kind="reset", times=3))
+    with pytest.raises(BillingTransientError, match="RemoteProtocolError"):
+        client.request("GET", "/things/g", retry_safe=True)
+
+
 def test_a_closed_port_is_transient() -> None:
     client = VendorClient(
         vendor="acme",

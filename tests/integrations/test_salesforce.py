@@ -507,6 +507,7 @@ FAULTS = {
         Fault("POST", COMPOSITE, kind="delay", delay_seconds=1.5)
     ],
     "malformed composite answer": [Fault("POST", COMPOSITE, kind="malformed")],
+    "composite answer cut off": [Fault("POST", COMPOSITE, kind="reset")],
     "5xx on every read": [Fault("GET", QUERY, status=502, times=3)],
     "5xx on the token": [Fault("POST", "/services/oauth2/token", status=500, times=3)],
 }

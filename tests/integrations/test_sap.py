@@ -533,6 +533,8 @@ FAULTS = {
     ),
     "lookup malformed": Fault("GET", ENTITY_SET, kind="malformed"),
     "create malformed": Fault("POST", ENTITY_SET, kind="malformed"),
+    "create answer cut off": Fault("POST", ENTITY_SET, kind="reset"),
+    "lookup answer cut off": Fault("GET", ENTITY_SET, kind="reset", times=3),
 }
 
 

@@ -1,4 +1,5 @@
-"""A voided credit reversed at Zuora, SAP and Salesforce by the real outbox
+"""A voided credit reversed at Zuora, SAP, Salesforce and a webhook receiver
+by the real outbox
 worker: ``voiding`` until the vendor confirms, then ``voided`` and audited;
 a refusal leaves it ``voiding`` with the vendor's words on the dead letter.
 
@@ -26,8 +27,11 @@ from creditdesk.credits import lifecycle
 from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.credits.voids import VOID_TOPIC
 from creditdesk.db import transaction
-from creditdesk.integrations.fakes.server import Fault, Faults
+from creditdesk.integrations.fakes.server import Fault, Faults, serve
+from creditdesk.integrations.http import RetryPolicy
 from creditdesk.integrations.sap.odata import ITEM_SET
+from creditdesk.integrations.webhook import fake as webhook_fake
+from creditdesk.integrations.webhook.adapter import WebhookAdapter
 from creditdesk.outbox import service as outbox
 from creditdesk.outbox.models import OutboxMessage, OutboxStatus
 from creditdesk.outbox.registry import CREDIT_POST
@@ -56,6 +60,14 @@ def tenant() -> Iterator[z.Tenant]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[tuple[webhook_fake.Receiver, str]]:
+    # Not applied at once, as a memo raised without an invoice elsewhere.
+    fake = webhook_fake.Receiver(applied=False)
+    with serve(webhook_fake.create_app(fake)) as url:
+        yield fake, url + webhook_fake.PATH
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(START)
@@ -82,15 +94,19 @@ class Vendor:
     faults: Faults
 
 
-@pytest.fixture(params=["zuora", "sap", "salesforce"])
+@pytest.fixture(params=["zuora", "sap", "salesforce", "webhook"])
 def vendor(
     request: pytest.FixtureRequest,
     tenant: z.Tenant,
     server: Sap,
     salesforce: FakeSalesforce,
+    receiver: tuple[webhook_fake.Receiver, str],
     clock: FrozenClock,
 ) -> Iterator[Vendor]:
-    if request.param == "zuora":
+    if request.param == "webhook":
+        yield _webhook(*receiver, clock)
+        receiver[0].faults.clear()
+    elif request.param == "zuora":
         account = tenant.account()
         yield Vendor(
             BillingSystem.ZUORA,
@@ -128,6 +144,25 @@ def vendor(
             org.faults,
         )
         org.faults.clear()
+
+
+def _webhook(fake: webhook_fake.Receiver, url: str, clock: FrozenClock) -> Vendor:
+    fake.clock = clock
+    adapter = WebhookAdapter(
+        url=url,
+        secret=fake.secret,
+        clock=clock,
+        retry=RetryPolicy(attempts=3, base_seconds=0.01),
+        sleep=lambda _: None,
+    )
+    return Vendor(
+        BillingSystem.WEBHOOK,
+        "cust-void",
+        lambda: adapter,
+        lambda ref: fake.reversal_of(ref) is not None,
+        ("POST", webhook_fake.REVERSAL_PATH),
+        fake.faults,
+    )
 
 
 def _worker(
@@ -270,6 +305,7 @@ _REFUSALS = {
         '{"error": {"code": "V1/999", "message": {"lang": "en", '
         '"value": "Posting in a closed period"}}}'
     ),
+    BillingSystem.WEBHOOK: '{"error": "posting is in a closed period"}',
     BillingSystem.SALESFORCE: (
         '[{"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", '
         '"message": "A closed period cannot be changed"}]'

@@ -369,6 +369,7 @@ FAULTS = {
         "POST", fake.PATH, kind="delay", delay_seconds=1.0, times=3
     ),
     "malformed answer": Fault("POST", fake.PATH, kind="malformed"),
+    "answer cut off every try": Fault("POST", fake.PATH, kind="reset", times=3),
 }
 
 

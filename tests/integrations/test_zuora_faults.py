@@ -48,6 +48,7 @@ CREATE_FAULTS = {
     "429 with Retry-After": Fault("POST", "/v1/", status=429, retry_after="1"),
     "slower than the timeout": Fault("POST", "/v1/", kind="delay", delay_seconds=1.5),
     "malformed answer": Fault("POST", "/v1/", kind="malformed"),
+    "memo's answer cut off": Fault("POST", "/v1/", kind="reset"),
     "malformed apply": Fault("PUT", "/v1/creditmemos/", kind="malformed"),
     "500 on every try of the post": Fault(
         "PUT", "/v1/creditmemos/", status=500, times=3

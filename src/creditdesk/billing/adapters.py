@@ -65,10 +65,12 @@ class VoidRequest:
 
 @dataclass(frozen=True, slots=True)
 class VoidResult:
-    """The billing system's answer: the reversed memo and its status there."""
+    """The billing system's answer: the reversed memo and its status there,
+    and the reversal's own reference where the system gives it one."""
 
     external_ref: str
     raw_status: str
+    reversal_ref: str | None = None
 
 
 class BillingTransientError(TransientError):

@@ -33,6 +33,7 @@ from creditdesk.billing.adapters import (
     PostingRequest,
     PostingResult,
     VoidRequest,
+    VoidResult,
 )
 from creditdesk.billing.registry import adapter_for
 from creditdesk.cases.service import resolve_if_settled
@@ -176,6 +177,10 @@ def _credit_id(payload: dict[str, Any]) -> int:
     return credit_id
 
 
+# TODO(posting-speed): a credit costs two transactions (start and finish),
+# each sealing its own audit entry, plus the vendor calls; the worker waits
+# on each in turn. Posting a batch's credits side by side, or starting a
+# whole batch in one transaction, would cut the waiting.
 def _finish(
     context: HandlerContext,
     credit_id: int,
@@ -319,11 +324,9 @@ class VoidCredit:
         )
         void = getattr(adapter, "void_credit", None)
         if void is None:
-            # TODO(webhook-void): the webhook receiver contract has no
-            # reversal yet; a second signed POST (a "void" event with the
-            # void key) and its fake would build it. Until then billing
-            # operations reverse it by hand, from the dead letter this leaves.
-            raise PermanentError(f"reversing at {system.value} is not built yet")
+            # Every built-in system reverses; an adapter plugged in without
+            # a reversal leaves the dead letter for billing operations.
+            raise PermanentError(f"{system.value} has no reversal operation")
         result = void(request)
 
         with transaction(context.session_factory) as session:
@@ -337,10 +340,7 @@ class VoidCredit:
                 action="credit.reversed",
                 entity_type="credit",
                 entity_id=credit_id,
-                changes={
-                    "reversed_ref": (None, result.external_ref),
-                    "billing_status": (None, result.raw_status),
-                },
+                changes=_reversal_changes(result),
                 now=now,
             )
             if credit.status == CreditStatus.VOIDING:
@@ -358,6 +358,16 @@ class VoidCredit:
             system=system.value,
             external_ref=result.external_ref,
         )
+
+
+def _reversal_changes(result: VoidResult) -> dict[str, tuple[object, object]]:
+    changes: dict[str, tuple[object, object]] = {
+        "reversed_ref": (None, result.external_ref),
+        "billing_status": (None, result.raw_status),
+    }
+    if result.reversal_ref is not None:
+        changes["reversal_ref"] = (None, result.reversal_ref)
+    return changes
 
 
 def _voiding(

@@ -16,19 +16,28 @@ from typer.core import TyperGroup
 from creditdesk.integrations.salesforce import fake as salesforce_fake
 from creditdesk.integrations.sap import fake as sap_fake
 from creditdesk.integrations.webhook import fake as webhook_fake
+from creditdesk.integrations.webhook.settings import WebhookSettings
 from creditdesk.integrations.zuora import fake as zuora_fake
 
 # A fake takes the base URL it will be served on and returns the ASGI app
 # and the lines to print.
 FakeFactory = Callable[[str], tuple[Any, list[str]]]
 
+DEMO_SALESFORCE_ACCOUNT = "001000000000001AAA"
+DEMO_SAP_CUSTOMER = "17100001"
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - the demo's own
+
 
 def _salesforce(url: str) -> tuple[Any, list[str]]:
-    return salesforce_fake.create_app(), [
+    # The credentials printed are the ones the org checks.
+    org = salesforce_fake.demo_org()
+    return salesforce_fake.create_app(org), [
         f"fake Salesforce org on {url}; point creditdesk at it with:",
         f"  export CREDITDESK_SALESFORCE_LOGIN_URL={url}",
-        "  export CREDITDESK_SALESFORCE_CLIENT_ID=demo",
-        "  export CREDITDESK_SALESFORCE_CLIENT_SECRET=demo",
+        f"  export CREDITDESK_SALESFORCE_CLIENT_ID={org.client_id}",
+        f"  export CREDITDESK_SALESFORCE_CLIENT_SECRET={org.client_secret}",
+        f"Any Account Id (such as {DEMO_SALESFORCE_ACCOUNT}) will do as an "
+        "account's external_account_id.",
     ]
 
 
@@ -40,14 +49,22 @@ def _sap(url: str) -> tuple[Any, list[str]]:
         "  export CREDITDESK_SAP_PASSWORD=fake-password",
         "  export CREDITDESK_SAP_SALES_ORGANIZATION=1010",
         "  export CREDITDESK_SAP_MATERIAL=CREDIT-ADJ",
+        "  export CREDITDESK_SAP_REJECTION_REASON=10",
+        f"Any sold-to party of up to 10 characters (such as {DEMO_SAP_CUSTOMER}) "
+        "will do as an account's external_account_id.",
     ]
 
 
 def _webhook(url: str) -> tuple[Any, list[str]]:
-    return webhook_fake.create_app(), [
+    # CREDITDESK_WEBHOOK_SECRET, when set here, is the one the receiver checks.
+    secret = WebhookSettings().secret
+    receiver = webhook_fake.Receiver(
+        secret=secret.get_secret_value() if secret else DEMO_WEBHOOK_SECRET
+    )
+    return webhook_fake.create_app(receiver), [
         f"fake webhook receiver on {url}; point creditdesk at it with:",
-        f"  export CREDITDESK_WEBHOOK_URL={url}/credits",
-        "  export CREDITDESK_WEBHOOK_SECRET=<the same secret for both>",
+        f"  export CREDITDESK_WEBHOOK_URL={url}{webhook_fake.PATH}",
+        f"  export CREDITDESK_WEBHOOK_SECRET={receiver.secret}",
     ]
 
 

@@ -20,9 +20,10 @@ from typing import Any, Literal
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-# A dropped connection is what a closed port gives; a timeout is a delay
-# longer than the client waits.
-FaultKind = Literal["status", "delay", "malformed"]
+# A refused connection is what a closed port gives; a timeout is a delay
+# longer than the client waits; a reset is the vendor doing the work and the
+# connection dropping before its answer is whole.
+FaultKind = Literal["status", "delay", "malformed", "reset"]
 CONTROL_PATH = "/__faults"
 
 _START_TIMEOUT_SECONDS = 10.0
@@ -117,12 +118,28 @@ async def _inject(
         await asyncio.sleep(fault.delay_seconds)
         await app(scope, receive, send)
         return
+    if fault.kind == "reset":
+        await _reset(scope, receive, send, app)
+        return
     headers = [(b"content-type", b"application/json")]
     if fault.retry_after is not None:
         headers.append((b"retry-after", fault.retry_after.encode()))
     body = b"<html>not json" if fault.kind == "malformed" else fault.body.encode()
     status = 200 if fault.kind == "malformed" else fault.status
     await _answer(send, status, body, headers)
+
+
+async def _reset(scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
+    """Let the app do the work, throw its answer away and send the start of
+    another that never ends: the server closes the connection mid-answer."""
+
+    async def discard(message: Any) -> None:
+        return None
+
+    await app(scope, receive, discard)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"64")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b'{"', "more_body": True})
 
 
 def free_port() -> int:

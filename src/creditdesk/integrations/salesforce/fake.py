@@ -85,7 +85,7 @@ def create_app(org: Org | None = None) -> ASGIApp:
     Without ``org`` (the demo) it is an open-world org that accepts the
     client id and secret in ``CREDITDESK_SALESFORCE_*`` when they are set.
     """
-    org = org or _demo_org()
+    org = org or demo_org()
     app = FastAPI(title="Fake Salesforce")
 
     @app.middleware("http")
@@ -147,7 +147,9 @@ def create_app(org: Org | None = None) -> ASGIApp:
     return FaultInjector(app, org.faults)
 
 
-def _demo_org() -> Org:
+def demo_org() -> Org:
+    """The open-world org ``fake-billing salesforce`` serves: it takes the
+    client id and secret in ``CREDITDESK_SALESFORCE_*`` when they are set."""
     settings = SalesforceSettings()
     org = Org(open_world=True, key_field=settings.key_field)
     if settings.client_id and settings.client_secret:

@@ -18,6 +18,8 @@ class WebhookSettings(BaseSettings):
     )
 
     url: str | None = None
+    # Where voided credits' reversals go; unset, ``<url>/reversals``.
+    reversal_url: str | None = None
     secret: SecretStr | None = None
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 

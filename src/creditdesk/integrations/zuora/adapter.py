@@ -135,7 +135,8 @@ class ZuoraAdapter:
             memo=created.get("number"),
             credit_id=request.credit_id,
         )
-        return self._settle(memo_id)
+        # The create answers with the memo itself: no need to read it back.
+        return self._settle(memo_id, created)
 
     def find_by_idempotency_key(self, key: str) -> PostingResult | None:
         """The memo carrying ``key`` in its custom field, settled, if any."""
@@ -249,8 +250,14 @@ class ZuoraAdapter:
 
     # -- settling ---------------------------------------------------------
 
-    def _settle(self, memo_id: str) -> PostingResult:
-        memo = self._call("GET", f"/v1/creditmemos/{memo_id}")
+    def _settle(
+        self, memo_id: str, memo: dict[str, Any] | None = None
+    ) -> PostingResult:
+        """Post and apply the memo as far as it still needs. ``memo`` is its
+        latest known state; a stale one (an Idempotency-Key replay) is safe,
+        as a refused PUT reads the memo again."""
+        if memo is None or "status" not in memo:
+            memo = self._call("GET", f"/v1/creditmemos/{memo_id}")
         if memo.get("status") == "Draft":
             memo = self._put_then_read(memo_id, "post", None)
         if memo.get("status") != "Posted":
