@@ -13,6 +13,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session
 
+from creditdesk.accounts.models import Account
 from creditdesk.actors import Actor
 from creditdesk.audit import service as audit
 from creditdesk.credits.models import BillingCredit, CreditStatus
@@ -85,6 +86,27 @@ def load_for_update(session: Session, credit_id: int) -> BillingCredit:
     if credit is None:
         raise NotFound(f"credit {credit_id} does not exist")
     return credit
+
+
+# load_for_update's credit with its account, in one round trip (the account
+# is read, not locked); built once.
+_WITH_ACCOUNT = (
+    sa.select(BillingCredit, Account)
+    .join(Account, Account.id == BillingCredit.account_id)
+    .where(BillingCredit.id == sa.bindparam("credit_id"))
+    .execution_options(populate_existing=True)
+)
+_WITH_ACCOUNT_LOCKED = _WITH_ACCOUNT.with_for_update(of=BillingCredit)
+
+
+def load_with_account(
+    session: Session, credit_id: int
+) -> tuple[BillingCredit, Account]:
+    query = _WITH_ACCOUNT_LOCKED if is_postgres(session) else _WITH_ACCOUNT
+    row = session.execute(query, {"credit_id": credit_id}).first()
+    if row is None:
+        raise NotFound(f"credit {credit_id} does not exist")
+    return row[0], row[1]
 
 
 def can_move(credit: BillingCredit, target: CreditStatus) -> bool:

@@ -51,6 +51,26 @@ def _account_locked(session: Session, account_id: int) -> Account:
     return account
 
 
+# The case and its account in one round trip, the account row-locked as in
+# _account_locked; built once, bound per call.
+_CASE_AND_ACCOUNT = (
+    sa.select(Case, Account)
+    .join(Account, Account.id == Case.account_id)
+    .where(Case.id == sa.bindparam("case_id"))
+)
+_CASE_AND_ACCOUNT_LOCKED = _CASE_AND_ACCOUNT.with_for_update(of=Account)
+
+
+def _case_and_account(session: Session, case_id: int) -> tuple[Case, Account] | None:
+    """Load the case and its account (locked) into the session; None when
+    there is no such case. The session holds loaded rows only while they are
+    referenced, so keep the pair while the session is asked for them."""
+    postgres = is_postgres(session)
+    query = _CASE_AND_ACCOUNT_LOCKED if postgres else _CASE_AND_ACCOUNT
+    row = session.execute(query, {"case_id": case_id}).first()
+    return None if row is None else (row[0], row[1])
+
+
 @dataclass(frozen=True, slots=True)
 class _Checked:
     case: Case
@@ -59,9 +79,12 @@ class _Checked:
 
 
 def check_request(session: Session, data: CreditIn, requester: User) -> _Checked:
+    # One query puts both rows in the session, so the visibility check reads
+    # the case from there.
+    loaded = _case_and_account(session, data.case_id)
     # A case the requester may not see is answered as one that does not exist.
     case = visibility.case_for_input(session, requester, data.case_id)
-    account = _account_locked(session, case.account_id)
+    account = loaded[1] if loaded else _account_locked(session, case.account_id)
     if data.currency != account.currency:
         raise ValidationFailed.on(
             "currency",
@@ -235,7 +258,7 @@ _REQUESTED_FIELDS = (
 def queue_posting(session: Session, credit: BillingCredit, *, now: datetime) -> None:
     """The posting leaves only if this transaction commits (transactional outbox)."""
     payload = {"credit_id": credit.id}
-    outbox.enqueue(session, topic=POST_TOPIC, payload=payload, now=now, flush=False)
+    outbox.enqueue_now(session, topic=POST_TOPIC, payload=payload, now=now)
 
 
 def list_credits(
