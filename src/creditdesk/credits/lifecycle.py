@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from creditdesk.accounts.models import Account
 from creditdesk.actors import Actor
@@ -146,13 +146,35 @@ def insert_judged(
     """
     credit.status = CreditStatus.SUBMITTED
     changes = _apply(credit, target, now=now, fields={})
-    session.add(credit)
-    session.flush()
+    _insert(session, credit)
 
     arrival = {name: (None, value) for name, value in requested.items()}
     arrival["status"] = (None, CreditStatus.SUBMITTED)
     _record(session, credit, S.SUBMITTED, arrival, actor=actor, now=now, reason=None)
     _record(session, credit, target, changes, actor=actor, now=now, reason=reason)
+
+
+def _insert(session: Session, credit: BillingCredit) -> None:
+    """Write a new credit with one INSERT on the session's connection and
+    make it persistent in the session, as a flush would, for less work.
+
+    Every column is given a value first, so that nothing is left to expire
+    and load again; the version starts where the mapper's counter starts.
+    """
+    for column in _COLUMNS:
+        if column.key not in credit.__dict__:
+            setattr(credit, column.key, None)
+    credit.version = 1
+    values = {column.key: getattr(credit, column.key) for column in _COLUMNS}
+    credit.id = session.connection().execute(_INSERT, values).scalar_one()
+
+    make_transient_to_detached(credit)
+    session.add(credit)
+
+
+_TABLE = BillingCredit.__table__
+_COLUMNS = [column for column in _TABLE.columns if column.key != "id"]
+_INSERT = sa.insert(_TABLE).returning(_TABLE.c.id)
 
 
 def _apply(
