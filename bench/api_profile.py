@@ -3,9 +3,13 @@ statements per request, beside the bare endpoint and ``/healthz``, and what
 the worker's posting of one credit costs.
 
 The app is called through httpx's ASGI transport, one request at a time, so
-no socket, thread pool contention or other process is measured; the figures
-hold whatever else the machine is doing. ``/healthz`` is the floor: what the
-harness and FastAPI's routing cost with no database at all.
+no socket, thread pool contention or other process is measured. ``/healthz``
+is the floor: what the harness (the client half included) and FastAPI cost
+with no database at all. Processor time is the cheapest of five rounds, as
+other work on the machine only ever adds to it; statements and, with
+``--cprofile``, Python calls per request do not depend on the load at all.
+The bare endpoint is added after every other route, so each request to it
+also pays for FastAPI trying those routes first.
 
     python -m bench.api_profile --backend sqlite --requests 300
     python -m bench.api_profile --cprofile /tmp/credits.prof   # pstats file
@@ -32,7 +36,7 @@ from sqlalchemy.engine import Engine
 
 from bench.api_load import CREDITS_PATH, credit_body_for, seed
 from bench.databases import fresh_database, sessions
-from bench.server import BARE_PATH
+from bench.server import BARE_PATH, create
 from creditdesk.clock import system_clock
 from creditdesk.config import Settings
 from creditdesk.logs import configure_logging
@@ -124,8 +128,6 @@ def _app(url: str) -> Any:
         CREDITDESK_SECRET_KEY=secrets.token_urlsafe(32),
         CREDITDESK_BENCH_WORKER="0",
     )
-    from bench.server import create
-
     return create()
 
 
