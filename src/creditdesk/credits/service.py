@@ -51,24 +51,34 @@ def _account_locked(session: Session, account_id: int) -> Account:
     return account
 
 
-# The case and its account in one round trip, the account row-locked as in
-# _account_locked; built once, bound per call.
+# The case, its account (row-locked as in _account_locked) and the policy
+# version in force, in one round trip; built once, bound per call.
 _CASE_AND_ACCOUNT = (
-    sa.select(Case, Account)
+    sa.select(Case, Account, policy.HEAD_VERSION, policy.HEAD_CHECKSUM)
     .join(Account, Account.id == Case.account_id)
     .where(Case.id == sa.bindparam("case_id"))
 )
 _CASE_AND_ACCOUNT_LOCKED = _CASE_AND_ACCOUNT.with_for_update(of=Account)
 
 
-def _case_and_account(session: Session, case_id: int) -> tuple[Case, Account] | None:
-    """Load the case and its account (locked) into the session; None when
-    there is no such case. The session holds loaded rows only while they are
-    referenced, so keep the pair while the session is asked for them."""
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    case: Case
+    account: Account
+    policy_head: tuple[int | None, str | None]
+
+
+def _case_and_account(session: Session, case_id: int) -> _Loaded | None:
+    """Load the case and its account (locked) into the session, and read the
+    policy head; None when there is no such case. The session holds loaded
+    rows only while they are referenced, so keep them while it is asked."""
     postgres = is_postgres(session)
     query = _CASE_AND_ACCOUNT_LOCKED if postgres else _CASE_AND_ACCOUNT
     row = session.execute(query, {"case_id": case_id}).first()
-    return None if row is None else (row[0], row[1])
+    if row is None:
+        return None
+    case, account, version, checksum = row
+    return _Loaded(case, account, (version, checksum))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +94,17 @@ def check_request(session: Session, data: CreditIn, requester: User) -> _Checked
     loaded = _case_and_account(session, data.case_id)
     # A case the requester may not see is answered as one that does not exist.
     case = visibility.case_for_input(session, requester, data.case_id)
-    account = loaded[1] if loaded else _account_locked(session, case.account_id)
+    if loaded is None:
+        account, head = _account_locked(session, case.account_id), None
+    else:
+        account, head = loaded.account, loaded.policy_head
     if data.currency != account.currency:
         raise ValidationFailed.on(
             "currency",
             f"the account is billed in {account.currency}, not {data.currency}",
         )
 
-    active = policy.active_policy(session)
+    active = policy.active_policy(session, head=head)
     if data.type not in active.policy.credit_types:
         known = ", ".join(sorted(active.policy.credit_types))
         raise ValidationFailed.on("type", f"unknown credit type; use one of {known}")
