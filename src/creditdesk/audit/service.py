@@ -234,14 +234,8 @@ def _seal(session: Session, pending: list[_Pending]) -> None:
     # Every change is flushed by now (see _seal_pending), so the chain's own
     # statements run on the connection, below the ORM's execution layer.
     connection = session.connection()
-    if is_postgres(session):
-        # The head moves in the statement that inserts the entries: one round
-        # trip fewer while every other writer waits for the head's lock.
-        moved = _MOVE_HEAD_TO.values(seq=seq, hash=prev_hash).cte("moved_head")
-        connection.execute(_INSERT_ENTRIES.values(rows).add_cte(moved))
-    else:
-        connection.execute(_INSERT_ENTRIES, rows)
-        connection.execute(_MOVE_HEAD, {"seq": seq, "hash": prev_hash})
+    connection.execute(_INSERT_ENTRIES, rows)
+    connection.execute(_MOVE_HEAD, {"seq": seq, "hash": prev_hash})
     log.debug("audit.sealed", first_seq=first_seq, last_seq=seq)
 
 
@@ -289,5 +283,3 @@ _MOVE_HEAD = (
     .values(seq=sa.bindparam("seq"), hash=sa.bindparam("hash"))
 )
 _INSERT_ENTRIES = sa.insert(AuditEntry.__table__)
-# PostgreSQL: a data-modifying CTE of the entries' INSERT (see _seal).
-_MOVE_HEAD_TO = sa.update(_HEAD).where(_HEAD.c.id == HEAD_ID)
