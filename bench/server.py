@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from creditdesk.api.deps import DbSession, Now
 from creditdesk.app import create_app
 from creditdesk.config import Settings
+from creditdesk.credits.endpoints import router as credits_router
 from creditdesk.credits.schemas import CreditIn
 from creditdesk.db import BigId, UTCDateTime
 from creditdesk.logs import configure_logging
@@ -69,7 +70,28 @@ def create() -> FastAPI:
         status_code=status.HTTP_201_CREATED,
         tags=["bench"],
     )
+    _route_beside_credits(app)
     return app
+
+
+def _route_beside_credits(app: FastAPI) -> None:
+    """Move the bare route, added last, to just before the credits router.
+
+    FastAPI tries the routes in order, so a route after all the others pays
+    for some eighty failed matches per request that POST /api/v1/credits
+    does not, which flattered the ratio; beside it, both pay the same.
+    """
+    routes = app.router.routes
+    bare_route = routes.pop()
+    index = next(
+        (
+            i
+            for i, route in enumerate(routes)
+            if getattr(route, "original_router", None) is credits_router
+        ),
+        len(routes),
+    )
+    routes.insert(index, bare_route)
 
 
 def bare(body: CreditIn, session: DbSession, now: Now) -> BareOut:

@@ -99,6 +99,11 @@ def serve(
     log.info("server.starting", host=host, port=port, worker=not no_worker)
     # One process: scale out with more processes behind a load balancer, and
     # the request id middleware already logs through structlog.
+    # TODO(api-latency): every request and the embedded worker share one
+    # interpreter lock and, on PostgreSQL, each statement is a round trip, so
+    # with 8 concurrent clients a credit's p99 there is over `make bench`'s
+    # 50 ms; the worker in a process of its own (`--no-worker` plus
+    # `creditdesk worker`) or fewer statements per credit would bring it down.
     uvicorn.run(
         create_app(settings, start_worker=not no_worker),
         host=host,

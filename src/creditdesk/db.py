@@ -5,6 +5,7 @@ request, a worker job, a CLI command) owns the commit.
 """
 
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -96,31 +97,64 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class _WriterQueue:
-    """One writing transaction at a time within this process.
+    """One writing transaction at a time within this process, first come,
+    first served.
 
     SQLite's busy handler retries a locked database by sleeping up to 100 ms at
     a time, so under contention some writers lose again and again while others
-    get straight through. Threads of one process instead wait on this lock in
-    turn, and only writers in other processes meet the busy handler. A
-    connection holds the lock from its first write transaction until it goes
-    back to the pool, which is after its COMMIT or ROLLBACK.
+    get straight through. Threads of one process instead wait here in turn,
+    and only writers in other processes meet the busy handler. A connection
+    holds its turn from its first write transaction until it goes back to the
+    pool, which is after its COMMIT or ROLLBACK.
+
+    The turn is handed to the longest waiter: with a plain lock the thread
+    that just let go (the outbox worker, say, going on to its next message)
+    usually takes it again before a woken waiter runs, and a request could
+    wait behind a whole batch of postings.
     """
 
     _HELD = "creditdesk_writer_lock"
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._mutex = threading.Lock()
+        self._busy = False
+        self._waiting: deque[threading.Lock] = deque()
 
     def enter(self, info: dict[str, Any]) -> None:
         if info.get(self._HELD):
             return
         # The timeout is a safety valve against a connection that never comes
         # back to the pool; SQLite's own busy timeout still guards the file.
-        info[self._HELD] = self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        info[self._HELD] = self._acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
 
     def leave(self, info: dict[str, Any]) -> None:
         if info.pop(self._HELD, False):
-            self._lock.release()
+            self._release()
+
+    def _acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._busy:
+                self._busy = True
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiting.append(turn)
+        if turn.acquire(timeout=timeout):
+            return True
+        with self._mutex:
+            if turn in self._waiting:
+                self._waiting.remove(turn)
+                return False
+        # Handed over between the timeout and taking the mutex: it is ours.
+        return True
+
+    def _release(self) -> None:
+        with self._mutex:
+            if self._waiting:
+                # Still busy: the turn passes straight to the next in line.
+                self._waiting.popleft().release()
+            else:
+                self._busy = False
 
 
 def create_engine(url: str, **kwargs: Any) -> Engine:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 
 import structlog
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from creditdesk.access import service as access
@@ -47,15 +48,20 @@ def _unit_of_work(session: Session) -> Iterator[Session]:
         session.close()
 
 
-def get_clock(request: Request) -> Clock:
+# The dependencies below only read memory. Declared ``async`` they run on the
+# event loop: a plain ``def`` would cost each request a hop to the thread
+# pool and back, which is more work than the dependency itself.
+
+
+async def get_clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     return request.app.state.clock()
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -86,7 +92,7 @@ async def presented_csrf(request: Request) -> str | None:
 PresentedCsrf = Annotated[str | None, Depends(presented_csrf)]
 
 
-def get_current_user(request: Request, now: Now, csrf: PresentedCsrf) -> User:
+def get_current_user(request: Request, now: datetime, csrf: str | None) -> User:
     """The user behind the bearer token or, without one, the session cookie.
 
     Also enforces the credential's scope for this route (see auth.scopes)
@@ -100,7 +106,20 @@ def get_current_user(request: Request, now: Now, csrf: PresentedCsrf) -> User:
         principal = _from_cookie(request, now, csrf)
     else:
         principal = _from_bearer(request, header or "", now)
+    return _admit(request, principal)
 
+
+async def current_user(request: Request, now: Now, csrf: PresentedCsrf) -> User:
+    """``get_current_user`` as a dependency. A bearer token the token cache
+    knows is answered on the event loop; anything that needs the database
+    goes to the thread pool, as a plain ``def`` dependency would."""
+    principal = _cached_bearer(request, now)
+    if principal is None:
+        return await run_in_threadpool(get_current_user, request, now, csrf)
+    return _admit(request, principal)
+
+
+def _admit(request: Request, principal: Principal) -> User:
     path = request.scope["path"]
     needed = scopes.required_scope(request.method, path, request.scope.get("route"))
     scopes.check_scope(principal, needed, method=request.method, path=path)
@@ -110,6 +129,15 @@ def get_current_user(request: Request, now: Now, csrf: PresentedCsrf) -> User:
     request.state.user_id = user.id
     structlog.contextvars.bind_contextvars(user_id=user.id)
     return user
+
+
+def _cached_bearer(request: Request, now: datetime) -> Principal | None:
+    """The principal of a well-formed bearer token in the cache, else None."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return request.app.state.token_cache.get(token, now=now)
 
 
 def _from_bearer(request: Request, header: str, now: datetime) -> Principal:
@@ -152,10 +180,10 @@ def _from_cookie(request: Request, now: datetime, csrf: str | None) -> Principal
     )
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def get_principal(request: Request, _user: CurrentUser) -> Principal:
+async def get_principal(request: Request, _user: CurrentUser) -> Principal:
     """The caller with the credential they used (token or web session)."""
     return request.state.principal
 
@@ -163,7 +191,7 @@ def get_principal(request: Request, _user: CurrentUser) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def get_actor(principal: CurrentPrincipal) -> Actor:
+async def get_actor(principal: CurrentPrincipal) -> Actor:
     channel = Channel.WEB if principal.via_session else Channel.API
     return access.actor_for(principal.user, channel)
 

@@ -137,8 +137,15 @@ def check_text(name: str, value: str, max_length: int | None = None) -> str:
     return value
 
 
+# Returned as they are; checked by exact type, as a str or int enum member
+# must still become its value.
+_PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+
+
 def normalise(value: Any) -> Any:
     """``value`` as plain JSON data: enums by value, times as ISO text."""
+    if type(value) in _PLAIN_TYPES:
+        return value
     if isinstance(value, Enum):
         value = value.value
     if isinstance(value, Mapping):

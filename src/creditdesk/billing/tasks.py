@@ -117,7 +117,7 @@ class PostCredit:
         send, because it is no longer postable or it was posted in this same
         transaction."""
         with transaction(context.session_factory) as session:
-            credit = _load(session, credit_id)
+            credit, account = _load_with_account(session, credit_id)
             if credit.status not in _POSTABLE:
                 log.info(
                     "billing.post_skipped",
@@ -126,7 +126,6 @@ class PostCredit:
                 )
                 return None
 
-            account = session.get_one(Account, credit.account_id)
             request = _request(credit, account, idempotency_key(context.claim.id))
             adapter = self._adapter_factory(
                 account.billing_system,
@@ -267,6 +266,15 @@ def _give_up(context: HandlerContext, credit_id: int, actor: Actor, error: str) 
                 settings=context.settings,
             )
     log.warning("billing.post_failed", credit_id=credit_id, error=error)
+
+
+def _load_with_account(
+    session: Session, credit_id: int
+) -> tuple[BillingCredit, Account]:
+    try:
+        return lifecycle.load_with_account(session, credit_id)
+    except NotFound as exc:
+        raise PermanentError(str(exc)) from exc
 
 
 def _load(session: Session, credit_id: int) -> BillingCredit:

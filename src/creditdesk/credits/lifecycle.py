@@ -11,8 +11,9 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
+from creditdesk.accounts.models import Account
 from creditdesk.actors import Actor
 from creditdesk.audit import service as audit
 from creditdesk.credits.models import BillingCredit, CreditStatus
@@ -87,6 +88,27 @@ def load_for_update(session: Session, credit_id: int) -> BillingCredit:
     return credit
 
 
+# load_for_update's credit with its account, in one round trip (the account
+# is read, not locked); built once.
+_WITH_ACCOUNT = (
+    sa.select(BillingCredit, Account)
+    .join(Account, Account.id == BillingCredit.account_id)
+    .where(BillingCredit.id == sa.bindparam("credit_id"))
+    .execution_options(populate_existing=True)
+)
+_WITH_ACCOUNT_LOCKED = _WITH_ACCOUNT.with_for_update(of=BillingCredit)
+
+
+def load_with_account(
+    session: Session, credit_id: int
+) -> tuple[BillingCredit, Account]:
+    query = _WITH_ACCOUNT_LOCKED if is_postgres(session) else _WITH_ACCOUNT
+    row = session.execute(query, {"credit_id": credit_id}).first()
+    if row is None:
+        raise NotFound(f"credit {credit_id} does not exist")
+    return row[0], row[1]
+
+
 def can_move(credit: BillingCredit, target: CreditStatus) -> bool:
     return target in ALLOWED[credit.status]
 
@@ -124,13 +146,35 @@ def insert_judged(
     """
     credit.status = CreditStatus.SUBMITTED
     changes = _apply(credit, target, now=now, fields={})
-    session.add(credit)
-    session.flush()
+    _insert(session, credit)
 
     arrival = {name: (None, value) for name, value in requested.items()}
     arrival["status"] = (None, CreditStatus.SUBMITTED)
     _record(session, credit, S.SUBMITTED, arrival, actor=actor, now=now, reason=None)
     _record(session, credit, target, changes, actor=actor, now=now, reason=reason)
+
+
+def _insert(session: Session, credit: BillingCredit) -> None:
+    """Write a new credit with one INSERT on the session's connection and
+    make it persistent in the session, as a flush would, for less work.
+
+    Every column is given a value first, so that nothing is left to expire
+    and load again; the version starts where the mapper's counter starts.
+    """
+    for column in _COLUMNS:
+        if column.key not in credit.__dict__:
+            setattr(credit, column.key, None)
+    credit.version = 1
+    values = {column.key: getattr(credit, column.key) for column in _COLUMNS}
+    credit.id = session.connection().execute(_INSERT, values).scalar_one()
+
+    make_transient_to_detached(credit)
+    session.add(credit)
+
+
+_TABLE = BillingCredit.__table__
+_COLUMNS = [column for column in _TABLE.columns if column.key != "id"]
+_INSERT = sa.insert(_TABLE).returning(_TABLE.c.id)
 
 
 def _apply(

@@ -51,6 +51,36 @@ def _account_locked(session: Session, account_id: int) -> Account:
     return account
 
 
+# The case, its account (row-locked as in _account_locked) and the policy
+# version in force, in one round trip; built once, bound per call.
+_CASE_AND_ACCOUNT = (
+    sa.select(Case, Account, policy.HEAD_VERSION, policy.HEAD_CHECKSUM)
+    .join(Account, Account.id == Case.account_id)
+    .where(Case.id == sa.bindparam("case_id"))
+)
+_CASE_AND_ACCOUNT_LOCKED = _CASE_AND_ACCOUNT.with_for_update(of=Account)
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    case: Case
+    account: Account
+    policy_head: tuple[int | None, str | None]
+
+
+def _case_and_account(session: Session, case_id: int) -> _Loaded | None:
+    """Load the case and its account (locked) into the session, and read the
+    policy head; None when there is no such case. The session holds loaded
+    rows only while they are referenced, so keep them while it is asked."""
+    postgres = is_postgres(session)
+    query = _CASE_AND_ACCOUNT_LOCKED if postgres else _CASE_AND_ACCOUNT
+    row = session.execute(query, {"case_id": case_id}).first()
+    if row is None:
+        return None
+    case, account, version, checksum = row
+    return _Loaded(case, account, (version, checksum))
+
+
 @dataclass(frozen=True, slots=True)
 class _Checked:
     case: Case
@@ -59,16 +89,22 @@ class _Checked:
 
 
 def check_request(session: Session, data: CreditIn, requester: User) -> _Checked:
+    # One query puts both rows in the session, so the visibility check reads
+    # the case from there.
+    loaded = _case_and_account(session, data.case_id)
     # A case the requester may not see is answered as one that does not exist.
     case = visibility.case_for_input(session, requester, data.case_id)
-    account = _account_locked(session, case.account_id)
+    if loaded is None:
+        account, head = _account_locked(session, case.account_id), None
+    else:
+        account, head = loaded.account, loaded.policy_head
     if data.currency != account.currency:
         raise ValidationFailed.on(
             "currency",
             f"the account is billed in {account.currency}, not {data.currency}",
         )
 
-    active = policy.active_policy(session)
+    active = policy.active_policy(session, head=head)
     if data.type not in active.policy.credit_types:
         known = ", ".join(sorted(active.policy.credit_types))
         raise ValidationFailed.on("type", f"unknown credit type; use one of {known}")
@@ -235,7 +271,7 @@ _REQUESTED_FIELDS = (
 def queue_posting(session: Session, credit: BillingCredit, *, now: datetime) -> None:
     """The posting leaves only if this transaction commits (transactional outbox)."""
     payload = {"credit_id": credit.id}
-    outbox.enqueue(session, topic=POST_TOPIC, payload=payload, now=now, flush=False)
+    outbox.enqueue_now(session, topic=POST_TOPIC, payload=payload, now=now)
 
 
 def list_credits(

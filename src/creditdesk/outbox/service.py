@@ -77,6 +77,28 @@ def enqueue(
     return message
 
 
+def enqueue_now(
+    session: Session, *, topic: str, payload: dict[str, Any], now: datetime
+) -> None:
+    """``enqueue`` without an ORM object: one INSERT at once on the session's
+    connection, so in the caller's transaction all the same. For a hot path
+    that needs neither the message nor its id."""
+    session.connection().execute(
+        _ENQUEUE,
+        {
+            "topic": topic,
+            "payload": payload,
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+            "available_at": now,
+            "created_at": now,
+        },
+    )
+
+
+_ENQUEUE = sa.insert(OutboxMessage.__table__)
+
+
 def claim(
     session_factory: sessionmaker[Session],
     *,

@@ -1,11 +1,13 @@
 """What the policy needs to know about a credit, read from the database.
 
-The two queries run on every credit raised, so they are built once with bind
-parameters; only the values change per call. The totals, being plain columns,
-run on the session's connection, below the ORM.
+The contract and the rolling totals are read in one query, run on every
+credit raised: built once with bind parameters (only the values change per
+call) and, being plain columns, run on the session's connection, below the
+ORM.
 """
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -40,10 +42,10 @@ def gather(
     policy: Policy,
 ) -> CreditFacts:
     """Read what the policy needs about a credit that is about to be judged."""
-    contract = _active_contract(session, account_id=account.id, case=case, now=now)
-    recent_total, near_duplicate = _recent_credits(
+    contract, recent_total, near_duplicate = _read(
         session,
         account_id=account.id,
+        product=case.product,
         amount_minor=amount_minor,
         currency=currency,
         reason=reason,
@@ -70,22 +72,32 @@ def gather(
     )
 
 
-_ACTIVE_CONTRACT = (
-    sa.select(Contract)
-    .where(
-        Contract.account_id == sa.bindparam("account_id"),
-        Contract.product == sa.bindparam("product"),
-        Contract.status == ContractStatus.ACTIVE,
-        Contract.starts_on <= sa.bindparam("today"),
-        sa.or_(Contract.ends_on.is_(None), Contract.ends_on >= sa.bindparam("today")),
+def _active_contract_query() -> sa.Subquery:
+    # A case without a product binds NULL, which matches no contract.
+    return (
+        sa.select(
+            Contract.id,
+            Contract.product,
+            Contract.credit_types,
+            Contract.credit_cap_minor,
+        )
+        .where(
+            Contract.account_id == sa.bindparam("account_id"),
+            Contract.product == sa.bindparam("product"),
+            Contract.status == ContractStatus.ACTIVE,
+            Contract.starts_on <= sa.bindparam("today"),
+            sa.or_(
+                Contract.ends_on.is_(None), Contract.ends_on >= sa.bindparam("today")
+            ),
+        )
+        # Overlapping contracts: the most recently started one governs.
+        .order_by(Contract.starts_on.desc(), Contract.id.desc())
+        .limit(1)
+        .subquery("contract")
     )
-    # Overlapping contracts: the most recently started one governs.
-    .order_by(Contract.starts_on.desc(), Contract.id.desc())
-    .limit(1)
-)
 
 
-def _recent_credits_query() -> sa.Select[tuple[int, int]]:
+def _recent_credits_query() -> sa.Subquery:
     credit = BillingCredit
     in_cap_window = credit.created_at >= sa.bindparam("cap_start")
     is_duplicate = sa.and_(
@@ -93,66 +105,69 @@ def _recent_credits_query() -> sa.Select[tuple[int, int]]:
         credit.amount_minor == sa.bindparam("amount_minor"),
         credit.reason == sa.bindparam("reason"),
     )
+    return (
+        sa.select(
+            sa.func.coalesce(
+                sa.func.sum(sa.case((in_cap_window, credit.amount_minor), else_=0)), 0
+            ).label("total"),
+            sa.func.coalesce(sa.func.max(sa.case((is_duplicate, 1), else_=0)), 0).label(
+                "duplicate"
+            ),
+        )
+        .where(
+            credit.account_id == sa.bindparam("account_id"),
+            credit.created_at >= sa.bindparam("window_start"),
+            credit.currency == sa.bindparam("currency"),
+            credit.status.not_in(DEAD_STATUSES),
+            # -1 when nothing is excluded: ids are positive.
+            credit.id != sa.bindparam("exclude_id"),
+        )
+        .subquery("recent")
+    )
+
+
+def _facts_query() -> sa.Select[Any]:
+    """The rolling totals (always one row, being an aggregate) beside the
+    active contract, if any: one round trip for every credit judged."""
+    recent, contract = _recent_credits_query(), _active_contract_query()
     return sa.select(
-        sa.func.coalesce(
-            sa.func.sum(sa.case((in_cap_window, credit.amount_minor), else_=0)), 0
-        ),
-        sa.func.coalesce(sa.func.max(sa.case((is_duplicate, 1), else_=0)), 0),
-    ).where(
-        credit.account_id == sa.bindparam("account_id"),
-        credit.created_at >= sa.bindparam("window_start"),
-        credit.currency == sa.bindparam("currency"),
-        credit.status.not_in(DEAD_STATUSES),
-        # -1 when nothing is excluded: ids are positive.
-        credit.id != sa.bindparam("exclude_id"),
-    )
+        recent.c.total,
+        recent.c.duplicate,
+        contract.c.id,
+        contract.c.product,
+        contract.c.credit_types,
+        contract.c.credit_cap_minor,
+    ).select_from(recent.outerjoin(contract, sa.true()))
 
 
-_RECENT_CREDITS = _recent_credits_query()
+# Run on every credit raised: built once, bound per call.
+_FACTS = _facts_query()
 
 
-def _active_contract(
-    session: Session, *, account_id: int, case: Case, now: datetime
-) -> ContractFacts | None:
-    if case.product is None:
-        return None
-
-    contract = session.scalars(
-        _ACTIVE_CONTRACT,
-        {"account_id": account_id, "product": case.product, "today": now.date()},
-    ).first()
-    if contract is None:
-        return None
-    return ContractFacts(
-        id=contract.id,
-        product=contract.product,
-        credit_types=contract.credit_types,
-        cap_minor=contract.credit_cap_minor,
-    )
-
-
-def _recent_credits(
+def _read(
     session: Session,
     *,
     account_id: int,
+    product: str | None,
     amount_minor: int,
     currency: str,
     reason: str,
     now: datetime,
     exclude_credit_id: int | None,
     policy: Policy,
-) -> tuple[int, bool]:
-    """The rolling-window total and whether a near duplicate exists, in one query."""
+) -> tuple[ContractFacts | None, int, bool]:
+    """The active contract for ``product``, the rolling-window total and
+    whether a near duplicate exists, in one query."""
     eligibility = policy.eligibility
     cap_start = now - timedelta(days=eligibility.rolling_cap_days)
     duplicate_start = now - timedelta(days=eligibility.near_duplicate_days)
 
     # Below the ORM, so nothing pending is flushed first: a credit being
     # judged again is left out by its id, and nothing else is pending here.
-    total, duplicate = (
+    row = (
         session.connection()
         .execute(
-            _RECENT_CREDITS,
+            _FACTS,
             {
                 "cap_start": cap_start,
                 "duplicate_start": duplicate_start,
@@ -162,8 +177,19 @@ def _recent_credits(
                 "account_id": account_id,
                 "currency": currency,
                 "exclude_id": -1 if exclude_credit_id is None else exclude_credit_id,
+                "product": product,
+                "today": now.date(),
             },
         )
         .one()
     )
-    return int(total), bool(duplicate)
+    total, duplicate, contract_id, contract_product, credit_types, cap = row
+    contract = None
+    if contract_id is not None:
+        contract = ContractFacts(
+            id=contract_id,
+            product=contract_product,
+            credit_types=credit_types,
+            cap_minor=cap,
+        )
+    return contract, int(total), bool(duplicate)

@@ -55,16 +55,29 @@ class ActivePolicy:
     policy: Policy
 
 
+# The head as two scalar subqueries, for a caller that reads it beside rows
+# of its own and passes it to active_policy() (see credits.service).
+HEAD_VERSION = _HEAD.with_only_columns(PolicyVersion.version).scalar_subquery()
+HEAD_CHECKSUM = _HEAD.with_only_columns(PolicyVersion.checksum).scalar_subquery()
+
+
 def active_policy(
-    session: Session, *, now: datetime | None = None, actor: Actor | None = None
+    session: Session,
+    *,
+    now: datetime | None = None,
+    actor: Actor | None = None,
+    head: tuple[int | None, str | None] | None = None,
 ) -> ActivePolicy:
     """The policy in force, installing the shipped default if there is none.
 
     ``now`` and ``actor`` only matter for that first install (its timestamp and
     audit entry); they default to the system clock and the system actor.
+    ``head`` is the (version, checksum) the caller read in this transaction
+    with HEAD_VERSION and HEAD_CHECKSUM, saving a query.
     """
     # Only the number and checksum: the document is read once per process.
-    head = session.connection().execute(_HEAD).first()
+    if head is None or head[0] is None:
+        head = session.connection().execute(_HEAD).first()
     if head is None:
         row = _install_default(
             session,
