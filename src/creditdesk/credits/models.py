@@ -46,6 +46,29 @@ class BillingCredit(Base):
         sa.Index("ix_billing_credits_account_created", "account_id", "created_at"),
         sa.Index("ix_billing_credits_status_id", "status", "id"),
         sa.Index("ix_billing_credits_requested_by_id", "requested_by_id", "id"),
+        # Reports scan a date range and group without touching the table:
+        # credits by the day they were raised, and by the day they were posted.
+        sa.Index(
+            "ix_billing_credits_report_created",
+            "created_at",
+            "status",
+            "team_id",
+            "requested_by_id",
+            "reason",
+            "product",
+            "currency",
+            "amount_minor",
+        ),
+        sa.Index(
+            "ix_billing_credits_report_posted",
+            "posted_at",
+            "team_id",
+            "currency",
+            "amount_minor",
+            "status",
+            "near_duplicate",
+            "over_cap",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
