@@ -117,8 +117,8 @@ def _productivity(
 
 
 def _manual_errors(session: Session, scope: Scope) -> list[dict[str, Any]]:
-    failures = dict(session.execute(_failures(session, scope)).tuples())
-    mismatches = dict(session.execute(_mismatches(session, scope)).tuples())
+    failures = dict(session.execute(_failures(session, scope)).all())
+    mismatches = dict(session.execute(_mismatches(session, scope)).all())
     rows = []
     for month in sorted(failures.keys() | mismatches.keys()):
         failed, mismatched = failures.get(month, 0), mismatches.get(month, 0)

@@ -109,7 +109,7 @@ def team_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     if not wanted:
         return {}
     rows = session.execute(sa.select(Team.id, Team.name).where(Team.id.in_(wanted)))
-    return dict(rows.tuples())
+    return dict(rows.all())
 
 
 def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
@@ -119,4 +119,4 @@ def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     rows = session.execute(
         sa.select(User.id, User.display_name).where(User.id.in_(wanted))
     )
-    return dict(rows.tuples())
+    return dict(rows.all())
