@@ -88,7 +88,7 @@ class History:
             session.flush()
             return case.id
 
-    def credit(  # noqa: PLR0913 - a credit's reported columns
+    def credit(
         self,
         *,
         by: User,

@@ -76,8 +76,9 @@ def test_a_missing_rate_is_a_conflict_naming_the_pair_and_day(history, client):
     assert problem["base"] == "USD"
     assert problem["quote"] == "GBP"
     assert problem["date"] == "2016-02-03"
-    assert "no exchange rate from USD to GBP on or before 2016-02-03" in (
-        problem["detail"]
+    assert (
+        "no exchange rate from USD to GBP on or before 2016-02-03"
+        in (problem["detail"])
     )
 
 

@@ -11,12 +11,24 @@ def write_january(history: History) -> None:
     a1, a2 = history.org.agent, history.agent_2
     credit = history.credit
     credit(by=a1, amount=1000, created="2015-01-05 10:00", product="broadband")
-    credit(by=a1, amount=2001, created="2015-01-06 10:00", product="mobile",
-           status=S.POSTED)  # fmt: skip
-    credit(by=a2, amount=500, created="2015-01-07 10:00", reason="outage",
-           status=S.VOIDED)  # fmt: skip
-    credit(by=a2, amount=700, created="2015-01-31 23:59", reason="outage",
-           currency="EUR", status=S.APPLIED)  # fmt: skip
+    credit(
+        by=a1,
+        amount=2001,
+        created="2015-01-06 10:00",
+        product="mobile",
+        status=S.POSTED,
+    )
+    credit(
+        by=a2, amount=500, created="2015-01-07 10:00", reason="outage", status=S.VOIDED
+    )
+    credit(
+        by=a2,
+        amount=700,
+        created="2015-01-31 23:59",
+        reason="outage",
+        currency="EUR",
+        status=S.APPLIED,
+    )
     # Not issued: refused by an approver, or never submitted.
     credit(by=a1, amount=9900, created="2015-01-08 10:00", status=S.REJECTED)
     credit(by=a2, amount=100, created="2015-01-09 10:00", status=S.DRAFT)
@@ -54,15 +66,19 @@ def test_figures_per_currency_by_each_dimension(history, report):
     assert by_agent[(a2.id, "EUR")]["total"] == "7.00"
     assert len(by_agent) == 3
 
-    by_reason = [(r["reason"], r["currency"], r["count"], r["total"])
-                 for r in tables["by_reason"]]  # fmt: skip
+    by_reason = [
+        (r["reason"], r["currency"], r["count"], r["total"])
+        for r in tables["by_reason"]
+    ]
     assert by_reason == [
         ("outage", "EUR", 1, "7.00"),
         ("outage", "GBP", 1, "5.00"),
         ("overcharge", "GBP", 2, "30.01"),
     ]
-    by_product = [(r["product"], r["currency"], r["count"], r["average"])
-                  for r in tables["by_product"]]  # fmt: skip
+    by_product = [
+        (r["product"], r["currency"], r["count"], r["average"])
+        for r in tables["by_product"]
+    ]
     assert by_product == [
         ("broadband", "EUR", 1, "7.00"),
         ("broadband", "GBP", 2, "7.50"),
@@ -95,7 +111,9 @@ def test_filters_narrow_the_figures(history, report):
     def overall(**params):
         query = {"team": history.team_id, **JANUARY, **params}
         body = report(history, "finance", "credits-issued", **query)
-        return [(r["currency"], r["count"], r["total"]) for r in body["tables"]["overall"]]
+        return [
+            (r["currency"], r["count"], r["total"]) for r in body["tables"]["overall"]
+        ]
 
     assert overall(agent=agent.id) == [("GBP", 2, "30.01")]
     assert overall(product="mobile") == [("GBP", 1, "20.01")]

@@ -163,6 +163,7 @@ def _mismatches(session: Session, scope: Scope) -> sa.Select:
     month = month_of(run.started_at, scope.dialect).label("month")
     rows = (
         sa.select(month)
+        .select_from(f)
         .join(run, run.id == f.run_id)
         .join(BillingCredit, BillingCredit.id == f.credit_id)
         .where(
