@@ -83,7 +83,10 @@ def per_month(total: int, filters: Filters) -> Decimal:
 
 
 def working_days(filters: Filters) -> int:
-    """Monday to Friday in the range; public holidays are not known here."""
+    """Monday to Friday in the range."""
+    # TODO(reports-holidays): public holidays count as working days; the
+    # teams' calendars (approvals.calendar) know them per team, and counting
+    # each agent's days on their team's calendar would fix it.
     days = (filters.date_from + timedelta(days=i) for i in range(filters.days))
     return sum(1 for day in days if day.weekday() not in _WEEKEND)
 
