@@ -58,6 +58,7 @@ class BillingCredit(Base):
             "product",
             "currency",
             "amount_minor",
+            "decided_at",
         ),
         sa.Index(
             "ix_billing_credits_report_posted",

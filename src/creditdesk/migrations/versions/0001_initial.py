@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 05:35:21.670701
+Create Date: 2026-12-04 05:50:14.216768
 """
 
 from collections.abc import Sequence
@@ -802,6 +802,7 @@ def upgrade() -> None:
                 "product",
                 "currency",
                 "amount_minor",
+                "decided_at",
             ],
             unique=False,
         )
