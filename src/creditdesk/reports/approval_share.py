@@ -82,30 +82,40 @@ def _raised(session: Session, scope: Scope) -> sa.Select:
 
 def _turnaround(session: Session, scope: Scope) -> sa.Select:
     # One row per credit with any approval request: its first request, and
-    # the seconds to the credit's final decision (NULL while undecided). The
-    # first request is looked up per credit in the range (an index probe),
-    # rather than grouping every request there ever was.
+    # the seconds to the credit's final decision (NULL while undecided).
     c, r = BillingCredit, ApprovalRequest
-    first_request = (
-        sa.select(sa.func.min(r.created_at))
-        .where(r.credit_id == c.id)
-        .correlate(c)
-        .scalar_subquery()
+    columns = (
+        c.team_id,
+        month_of(c.created_at, scope.dialect).label("month"),
+        c.decided_at,
     )
-    per_credit = (
-        sa.select(
-            c.team_id,
-            month_of(c.created_at, scope.dialect).label("month"),
-            c.decided_at,
-            first_request.label("requested_at"),
+    if scope.dialect == "postgresql":
+        # Every request hashed in one pass, then joined to the range.
+        first = (
+            sa.select(r.credit_id, sa.func.min(r.created_at).label("requested_at"))
+            .group_by(r.credit_id)
+            .subquery("first")
         )
-        .where(*_where(session, scope))
-        .subquery("first_requests")
-    )
+        query = sa.select(*columns, first.c.requested_at).join(
+            first, first.c.credit_id == c.id
+        )
+    else:
+        # SQLite has no hash aggregate: probing the index once per credit in
+        # the range beats grouping every request there ever was.
+        first = (
+            sa.select(sa.func.min(r.created_at))
+            .where(r.credit_id == c.id)
+            .correlate(c)
+            .scalar_subquery()
+        )
+        query = sa.select(*columns, first.label("requested_at")).where(
+            first.is_not(None)
+        )
+    per_credit = query.where(*_where(session, scope)).subquery("first_requests")
     seconds = seconds_between(
         per_credit.c.requested_at, per_credit.c.decided_at, scope.dialect
     )
     source = sa.select(
         per_credit.c.team_id, per_credit.c.month, seconds.label("seconds")
-    ).where(per_credit.c.requested_at.is_not(None))
+    )
     return spread_by(source, ["team_id", "month"], "seconds")
