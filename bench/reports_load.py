@@ -10,6 +10,7 @@ over its target has the plan of its slowest statement kept for the notes.
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,6 +104,9 @@ def run_backend(backend: str, plan_: ReportsPlan, console: Console) -> ReportsRe
     )
     name = database_name(plan_.credits, plan_.seed)
     exported = plan_.cache / f"{name}.{backend}.parquet"
+    if not cached.reused:
+        # An export of an earlier history of the same name is stale.
+        shutil.rmtree(exported, ignore_errors=True)
     reused = (exported / "rows.csv").exists()
     started = time.perf_counter()
     with console.status(f"reports on {backend}: exporting rows to Parquet..."):
