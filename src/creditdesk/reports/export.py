@@ -55,6 +55,7 @@ def to_xlsx(report: Report) -> bytes:
         sheet.append(columns)
         for row in rows:
             sheet.append([_cell(column, row.get(column)) for column in columns])
+            _as_text(sheet[sheet.max_row])
         for index, column in enumerate(columns, start=1):
             sheet.column_dimensions[get_column_letter(index)].width = max(
                 12, len(column) + 2
@@ -62,6 +63,14 @@ def to_xlsx(report: Report) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _as_text(cells: Any) -> None:
+    # openpyxl takes any text starting with "=" for a formula; a product or
+    # team named "=HYPERLINK(...)" must stay the text it is.
+    for cell in cells:
+        if isinstance(cell.value, str) and cell.value.startswith("="):
+            cell.data_type = "s"
 
 
 def _cell(column: str, value: Any) -> Any:
