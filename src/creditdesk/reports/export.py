@@ -4,6 +4,7 @@ numbers, as a spreadsheet needs, written from that exact text."""
 
 import csv
 import io
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +44,11 @@ def to_csv(report: Report) -> str:
         for row in rows:
             writer.writerow({"table": table} | row)
     return out.getvalue()
+
+
+def to_json(report: Report) -> str:
+    """The report as the API answers it."""
+    return json.dumps(report.as_json(), indent=2) + "\n"
 
 
 def to_xlsx(report: Report) -> bytes:
