@@ -66,3 +66,14 @@ def test_a_converted_report_exports_too(history, client):
     assert [(r["currency"], r["count"], r["total"]) for r in overall] == [
         ("GBP", "3", "35.01")
     ]
+
+
+def test_text_that_looks_like_a_formula_stays_text(history, client):
+    formula = '=HYPERLINK("https://example.test","x")'
+    history.credit(
+        by=history.org.agent, amount=100, created="2015-01-10 10:00", product=formula
+    )
+    response = fetch(client, history, ".xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    cells = [row[0] for row in book["by_product"].iter_rows(min_row=2)]
+    assert [(c.value, c.data_type) for c in cells] == [(formula, "s")]

@@ -2,6 +2,9 @@
 
 from decimal import Decimal
 
+import pytest
+from pydantic import ValidationError
+
 from creditdesk.cases.models import CaseType
 from creditdesk.reconciliation.models import FindingKind
 from creditdesk.reports.settings import RoiBaselines
@@ -117,3 +120,9 @@ def test_baselines_come_from_the_environment(monkeypatch):
     assert baselines.untracked_minor_per_year == 1_500_050
     assert baselines.manual_errors_per_month == Decimal(15)
     assert baselines.cases_per_agent_day == Decimal(8)
+
+
+def test_a_bad_baseline_is_refused_when_read(monkeypatch):
+    monkeypatch.setenv("CREDITDESK_ROI_UNTRACKED_PER_YEAR", "20000.005")
+    with pytest.raises(ValidationError, match="untracked_per_year"):
+        RoiBaselines()

@@ -4,6 +4,7 @@ numbers, as a spreadsheet needs, written from that exact text."""
 
 import csv
 import io
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -45,6 +46,11 @@ def to_csv(report: Report) -> str:
     return out.getvalue()
 
 
+def to_json(report: Report) -> str:
+    """The report as the API answers it."""
+    return json.dumps(report.as_json(), indent=2) + "\n"
+
+
 def to_xlsx(report: Report) -> bytes:
     """A workbook with one sheet per table, its header row first."""
     book = Workbook()
@@ -55,6 +61,7 @@ def to_xlsx(report: Report) -> bytes:
         sheet.append(columns)
         for row in rows:
             sheet.append([_cell(column, row.get(column)) for column in columns])
+            _as_text(sheet[sheet.max_row])
         for index, column in enumerate(columns, start=1):
             sheet.column_dimensions[get_column_letter(index)].width = max(
                 12, len(column) + 2
@@ -62,6 +69,14 @@ def to_xlsx(report: Report) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _as_text(cells: Any) -> None:
+    # openpyxl takes any text starting with "=" for a formula; a product or
+    # team named "=HYPERLINK(...)" must stay the text it is.
+    for cell in cells:
+        if isinstance(cell.value, str) and cell.value.startswith("="):
+            cell.data_type = "s"
 
 
 def _cell(column: str, value: Any) -> Any:

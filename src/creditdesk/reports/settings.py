@@ -6,7 +6,7 @@ Read from the environment with the ``CREDITDESK_ROI_`` prefix, e.g.
 
 from decimal import Decimal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from creditdesk.money import MoneyError, currency_exponent, parse_amount
@@ -35,6 +35,15 @@ class RoiBaselines(BaseSettings):
         except MoneyError as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    @model_validator(mode="after")
+    def _amount_in_currency(self) -> "RoiBaselines":
+        # Refused at start-up, not when the first ROI report is asked for.
+        try:
+            parse_amount(self.untracked_per_year, self.untracked_currency)
+        except MoneyError as exc:
+            raise ValueError(f"untracked_per_year: {exc}") from None
+        return self
 
     @property
     def untracked_minor_per_year(self) -> int:

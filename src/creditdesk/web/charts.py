@@ -12,9 +12,9 @@ from decimal import Decimal
 
 from markupsafe import Markup, escape
 
-WIDTH = 560
+WIDTH = 440
 LABEL_WIDTH = 150
-VALUE_WIDTH = 70
+VALUE_WIDTH = 80
 BAR_HEIGHT = 18
 GAP = 8
 
@@ -76,5 +76,5 @@ def _key(series: Sequence[str]) -> list[str]:
     return parts
 
 
-def _short(text: str, limit: int = 22) -> str:
+def _short(text: str, limit: int = 20) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -63,7 +63,11 @@ def approval_panel(report: Report) -> Panel:
         for month, (credits, needing) in sorted(months.items())
     ]
     bars = [
-        Bar(r["month"], [Decimal(r["share_percent"] or 0)], f"{r['share_percent']}%")
+        Bar(
+            r["month"],
+            [Decimal(r["share_percent"] or 0)],
+            _percent_text(r, "share_percent"),
+        )
         for r in rows
     ]
     return Panel(
@@ -129,7 +133,7 @@ def roi_panel(report: Report) -> Panel:
         name = row["measure"].replace("_", " ").capitalize()
         rows.append(row | {"measure": name, "of_baseline": share})
     bars = [
-        Bar(r["measure"], [Decimal(r["of_baseline"] or 0)], f"{r['of_baseline']}%")
+        Bar(r["measure"], [Decimal(r["of_baseline"] or 0)], _percent_text(r))
         for r in rows
     ]
     return Panel(
@@ -146,6 +150,11 @@ def roi_panel(report: Report) -> Panel:
         ],
         rows,
     )
+
+
+def _percent_text(row: dict[str, Any], key: str = "of_baseline") -> str:
+    share = row[key]
+    return f"{share}%" if share is not None else "no figure"
 
 
 def percent_of(value: Decimal, baseline: Decimal) -> str:
