@@ -68,6 +68,7 @@ def ensure_history(
     _recreate(backend, url, cache)
     migrations.upgrade(url)
     stats = _write(url, credits, seed, console or Console(stderr=True))
+    _settle(backend, url)
     return CachedHistory(
         backend, url, credits, seed, reused=False, seconds=stats.seconds
     )
@@ -108,6 +109,20 @@ def _recreate(backend: str, url: str, cache: Path) -> None:
             connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     finally:
         admin.dispose()
+
+
+def _settle(backend: str, url: str) -> None:
+    # A history built up over two years would long since have been vacuumed:
+    # until it is, PostgreSQL cannot answer from the covering indexes alone
+    # (their pages are not yet marked all-visible) and reads the tables.
+    if backend != "postgresql":
+        return
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("VACUUM (ANALYZE)")
+    finally:
+        engine.dispose()
 
 
 def _write(url: str, credits: int, seed: int, console: Console):
