@@ -108,9 +108,10 @@ def _turnaround(session: Session, scope: Scope) -> sa.Select:
             .correlate(c)
             .scalar_subquery()
         )
-        query = sa.select(*columns, first.label("requested_at")).where(
-            first.is_not(None)
-        )
+        # EXISTS stops at the first index entry; testing the minimum for
+        # NULL would make SQLite compute it a second time for every credit.
+        requested = sa.exists().where(r.credit_id == c.id)
+        query = sa.select(*columns, first.label("requested_at")).where(requested)
     per_credit = query.where(*_where(session, scope)).subquery("first_requests")
     seconds = seconds_between(
         per_credit.c.requested_at, per_credit.c.decided_at, scope.dialect
