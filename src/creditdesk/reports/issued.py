@@ -1,6 +1,8 @@
 """Credits issued: count, total and average by team, agent, reason and
 product (see docs/reports.md)."""
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -23,12 +25,23 @@ NOT_ISSUED = (
     S.RECALLED,
 )
 _DIMENSIONS = ("team_id", "agent_id", "reason", "product")
+# SQLite groups by sorting every row of the range. Past this share of the
+# table, reading the whole index already in group order (no sort) is
+# cheaper: about seven times cheaper a row, measured at a million credits.
+_GROUPED_SHARE = 7
+GROUPED_INDEX = "ix_billing_credits_report_grouped"  # see credits.models
 
 
-def credits_issued(session: Session, scope: Scope) -> Report:
-    """The credits issued in the range, grouped four ways and overall."""
+def credits_issued(
+    session: Session, scope: Scope, *, whole_index: bool | None = None
+) -> Report:
+    """The credits issued in the range, grouped four ways and overall.
+
+    ``whole_index`` chooses how SQLite reads them (see ``_grouped``); by
+    default it is chosen by how much of the table the range holds.
+    """
     tallies = {name: scope.tally() for name in ("overall", *_DIMENSIONS)}
-    for row in session.execute(_grouped(session, scope)):
+    for row in session.execute(_grouped(session, scope, whole_index)):
         parts = dict(zip(_DIMENSIONS, row[:4], strict=True))
         amount = (row.currency, row.period, row.count, row.total, row.first_at)
         tallies["overall"].add((), *amount)
@@ -56,9 +69,16 @@ def _named(tally: Tally, what: str, names: dict[int, str]) -> list[dict]:
     return rows
 
 
-def _grouped(session: Session, scope: Scope) -> sa.Select:
+def _grouped(session: Session, scope: Scope, whole_index: bool | None) -> sa.Select:
     c = BillingCredit
     filters = scope.filters
+    day: sa.ColumnElement = c.created_at
+    if whole_index is None:
+        whole_index = _most_of_the_table(session, scope)
+    if scope.dialect == "sqlite" and whole_index:
+        # SQLite's way to keep the date range off its index: wrapped, the
+        # term cannot use one, so the planner reads GROUPED_INDEX in order.
+        day = sa.func.coalesce(c.created_at, c.created_at)
     period = (
         scope.book.period_key(c.currency, c.created_at) if scope.book else sa.null()
     )
@@ -76,21 +96,51 @@ def _grouped(session: Session, scope: Scope) -> sa.Select:
         .where(
             c.status.not_in(NOT_ISSUED),
             credit_visible(session, scope.user),
-            *on_credits(filters, c, day=c.created_at),
+            *on_credits(filters, c, day=day),
         )
         .subquery("issued")
     )
+    # In the grouped index's order; the rate period only when converting (a
+    # constant key would stop SQLite reading the groups off the index).
     keys = [
         rows.c.team_id,
         rows.c.agent_id,
         rows.c.reason,
         rows.c.product,
         rows.c.currency,
-        rows.c.period,
     ]
+    period_column = rows.c.period if scope.book else sa.null().label("period")
+    if scope.book:
+        keys.append(rows.c.period)
     return sa.select(
-        *keys,
+        *keys[:5],
+        period_column,
         sa.func.count().label("count"),
         sa.func.sum(rows.c.amount_minor).label("total"),
-        sa.func.min(rows.c.created_at).label("first_at"),
+        # Only a conversion needs it, and reading a time costs a parse a row.
+        sa.func.min(rows.c.created_at).label("first_at")
+        if scope.book
+        else sa.null().label("first_at"),
     ).group_by(*keys)
+
+
+def _most_of_the_table(session: Session, scope: Scope) -> bool:
+    """Whether the range holds more than a seventh of all credits, judged by
+    ids (they grow with time): three index lookups, no counting."""
+    c = BillingCredit
+    filters = scope.filters
+
+    def first_id_from(moment: datetime) -> int | None:
+        return session.scalar(
+            sa.select(c.id)
+            .where(c.created_at >= moment)
+            .order_by(c.created_at)
+            .limit(1)
+        )
+
+    last = session.scalar(sa.select(sa.func.max(c.id))) or 0
+    start = first_id_from(filters.start)
+    if start is None:
+        return False
+    end = first_id_from(filters.end) or last + 1
+    return (end - start) * _GROUPED_SHARE > last

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 05:50:14.216768
+Create Date: 2026-12-04 06:21:00.004383
 """
 
 from collections.abc import Sequence
@@ -807,6 +807,20 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
+            "ix_billing_credits_report_grouped",
+            [
+                "team_id",
+                "requested_by_id",
+                "reason",
+                "product",
+                "currency",
+                "created_at",
+                "status",
+                "amount_minor",
+            ],
+            unique=False,
+        )
+        batch_op.create_index(
             "ix_billing_credits_report_posted",
             [
                 "posted_at",
@@ -1377,6 +1391,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_billing_credits_status_id")
         batch_op.drop_index("ix_billing_credits_requested_by_id")
         batch_op.drop_index("ix_billing_credits_report_posted")
+        batch_op.drop_index("ix_billing_credits_report_grouped")
         batch_op.drop_index("ix_billing_credits_report_created")
         batch_op.drop_index(batch_op.f("ix_billing_credits_case_id"))
         batch_op.drop_index("ix_billing_credits_account_created")
