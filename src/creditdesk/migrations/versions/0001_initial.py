@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 06:21:00.004383
+Create Date: 2026-12-04 06:23:24.016695
 """
 
 from collections.abc import Sequence
@@ -834,6 +834,19 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
+            "ix_billing_credits_report_posted_grouped",
+            [
+                "team_id",
+                "currency",
+                "near_duplicate",
+                "over_cap",
+                "status",
+                "posted_at",
+                "amount_minor",
+            ],
+            unique=False,
+        )
+        batch_op.create_index(
             "ix_billing_credits_requested_by_id",
             ["requested_by_id", "id"],
             unique=False,
@@ -1390,6 +1403,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_billing_credits_team_id"))
         batch_op.drop_index("ix_billing_credits_status_id")
         batch_op.drop_index("ix_billing_credits_requested_by_id")
+        batch_op.drop_index("ix_billing_credits_report_posted_grouped")
         batch_op.drop_index("ix_billing_credits_report_posted")
         batch_op.drop_index("ix_billing_credits_report_grouped")
         batch_op.drop_index("ix_billing_credits_report_created")
