@@ -1,6 +1,13 @@
 """Monthly leakage: posted credits, compliant and flagged, by hand."""
 
+from datetime import date
+
 from creditdesk.credits.models import CreditStatus
+from creditdesk.reports.filters import check_filters
+from creditdesk.reports.leakage import leakage
+from creditdesk.reports.scope import scope_for
+from creditdesk.reports.settings import RoiBaselines
+from creditdesk.users.models import User
 from tests.reports.history import History
 
 S = CreditStatus
@@ -74,3 +81,22 @@ def test_posted_compliant_and_flagged_by_team_and_month(history, report):
     ]
     assert {r["team_id"] for r in body["tables"]["by_team_month"]} == {history.team_id}
     assert "no invoice amounts" in body["notes"][0]
+
+
+def test_reading_the_whole_index_gives_the_same_figures(history, session):
+    write_summer(history)
+    finance = session.get(User, history.org.finance.id)
+    filters = check_filters(
+        session,
+        today=date(2015, 8, 1),
+        date_from=date(2015, 6, 1),
+        date_to=date(2015, 7, 31),
+        team_id=history.team_id,
+    )
+    scope = scope_for(session, finance, filters, RoiBaselines())
+
+    by_range = leakage(session, scope, whole_index=False).tables
+    by_index = leakage(session, scope, whole_index=True).tables
+
+    assert by_index == by_range
+    assert len(by_index["by_team_month"]) == 10

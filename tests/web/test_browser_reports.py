@@ -53,6 +53,11 @@ def test_finance_reads_the_dashboard_and_narrows_it(
     ).click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Reports")
+    # The last 30 days by default; widened to the quarter written above.
+    quarter = (datetime.now(UTC) - timedelta(days=89)).date().isoformat()
+    page.get_by_label("From").fill(quarter)
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_label("From")).to_have_value(quarter)
     expect(page.locator("svg.chart")).to_have_count(5)
     expect(page.get_by_role("heading", name="Credits issued by team")).to_be_visible()
     screenshot(page, "reports")

@@ -60,6 +60,19 @@ class BillingCredit(Base):
             "amount_minor",
             "decided_at",
         ),
+        # The same columns in the order credits issued are grouped by, so a
+        # long range is added up in one pass over the index, without a sort.
+        sa.Index(
+            "ix_billing_credits_report_grouped",
+            "team_id",
+            "requested_by_id",
+            "reason",
+            "product",
+            "currency",
+            "created_at",
+            "status",
+            "amount_minor",
+        ),
         sa.Index(
             "ix_billing_credits_report_posted",
             "posted_at",
@@ -69,6 +82,18 @@ class BillingCredit(Base):
             "status",
             "near_duplicate",
             "over_cap",
+        ),
+        # Leakage groups posted credits in this order: a short range is read
+        # through the index above, a long one off this one in order.
+        sa.Index(
+            "ix_billing_credits_report_posted_grouped",
+            "team_id",
+            "currency",
+            "near_duplicate",
+            "over_cap",
+            "status",
+            "posted_at",
+            "amount_minor",
         ),
     )
 

@@ -7,8 +7,10 @@ group, never the durations themselves.
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 # Nearest-rank percentiles: the value at 1-based rank ceil(p * n / 100).
@@ -85,3 +87,39 @@ def spread_by(source: sa.Select, keys: Sequence[str], value: str) -> sa.Select:
         sa.func.max(sa.case((rn == _rank(MEDIAN, n), v))).label("median"),
         sa.func.max(sa.case((rn == _rank(P90, n), v))).label("p90"),
     ).group_by(*by)
+
+
+# SQLite groups by sorting every row of the range. Past this share of the
+# table, reading a whole index already in group order is cheaper: about
+# seven times cheaper a row, measured at a million credits.
+WHOLE_INDEX_SHARE = 7
+
+
+def most_of_the_table(
+    session: Session,
+    id_column: ColumnElement,
+    at: ColumnElement,
+    start: datetime,
+    end: datetime,
+) -> bool:
+    """Whether rows with ``at`` in [start, end) are more than a seventh of the
+    table, judged by ids (they grow with time): three index lookups."""
+
+    def first_id_from(moment: datetime) -> int | None:
+        return session.scalar(
+            sa.select(id_column).where(at >= moment).order_by(at).limit(1)
+        )
+
+    last = session.scalar(sa.select(sa.func.max(id_column))) or 0
+    first = first_id_from(start)
+    if first is None:
+        return False
+    after = first_id_from(end) or last + 1
+    return (after - first) * WHOLE_INDEX_SHARE > last
+
+
+def off_its_index(column: ColumnElement) -> ColumnElement:
+    """``column`` wrapped so SQLite will not read a range of it from an index
+    (coalesce of itself is itself), leaving the planner free to read an index
+    in group order instead."""
+    return sa.func.coalesce(column, column)

@@ -24,7 +24,8 @@ Key = tuple[Any, ...]
 @dataclass(slots=True)
 class _Cell:
     count: int = 0
-    total: Decimal = Decimal(0)
+    # Integer minor units, unless converted (an exact Decimal).
+    total: int | Decimal = 0
 
 
 class Tally:
@@ -49,24 +50,27 @@ class Tally:
         minor: int | None,
         first_at: datetime | None,
     ) -> None:
-        bucket, value = self._value(currency, period, minor or 0, first_at)
-        cell = self._cells.setdefault(key, {}).setdefault(bucket, _Cell())
+        # Called once per grouped row and dimension: kept to plain steps.
+        if not self.amounts:
+            bucket, value = None, 0
+        elif self.book is None:
+            bucket, value = currency, minor or 0
+        else:
+            assert first_at is not None, "a converted row needs its first time"
+            bucket = self.book.target
+            value = self.book.convert(currency, period, minor or 0, first_at)
+        cells = self._cells.get(key)
+        if cells is None:
+            cells = self._cells[key] = {}
+        cell = cells.get(bucket)
+        if cell is None:
+            cell = cells[bucket] = _Cell()
         cell.count += count
         cell.total += value
 
-    def _value(
-        self, currency: str, period: int | None, minor: int, first_at: datetime | None
-    ) -> tuple[str | None, Decimal]:
-        if not self.amounts:
-            return None, Decimal(0)
-        if self.book is None:
-            return currency, Decimal(minor)
-        assert first_at is not None, "a converted row needs its first time"
-        return self.book.target, self.book.convert(currency, period, minor, first_at)
-
     def exact(self, key: Key, currency: str) -> Decimal:
         """The unrounded total of ``key`` in ``currency`` (minor units)."""
-        return self._cells[key][currency].total
+        return Decimal(self._cells[key][currency].total)
 
     def groups(self) -> list[Key]:
         return sorted(self._cells, key=_sortable)
@@ -85,7 +89,7 @@ class Tally:
     def _figures(self, currency: str | None, cell: _Cell) -> dict[str, Any]:
         if currency is None:
             return {"count": cell.count}
-        total = round_minor(cell.total)
+        total = round_minor(Decimal(cell.total))
         return {
             "currency": currency,
             "count": cell.count,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 05:50:14.216768
+Create Date: 2026-12-04 06:23:24.016695
 """
 
 from collections.abc import Sequence
@@ -807,6 +807,20 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
+            "ix_billing_credits_report_grouped",
+            [
+                "team_id",
+                "requested_by_id",
+                "reason",
+                "product",
+                "currency",
+                "created_at",
+                "status",
+                "amount_minor",
+            ],
+            unique=False,
+        )
+        batch_op.create_index(
             "ix_billing_credits_report_posted",
             [
                 "posted_at",
@@ -816,6 +830,19 @@ def upgrade() -> None:
                 "status",
                 "near_duplicate",
                 "over_cap",
+            ],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_billing_credits_report_posted_grouped",
+            [
+                "team_id",
+                "currency",
+                "near_duplicate",
+                "over_cap",
+                "status",
+                "posted_at",
+                "amount_minor",
             ],
             unique=False,
         )
@@ -1376,7 +1403,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_billing_credits_team_id"))
         batch_op.drop_index("ix_billing_credits_status_id")
         batch_op.drop_index("ix_billing_credits_requested_by_id")
+        batch_op.drop_index("ix_billing_credits_report_posted_grouped")
         batch_op.drop_index("ix_billing_credits_report_posted")
+        batch_op.drop_index("ix_billing_credits_report_grouped")
         batch_op.drop_index("ix_billing_credits_report_created")
         batch_op.drop_index(batch_op.f("ix_billing_credits_case_id"))
         batch_op.drop_index("ix_billing_credits_account_created")
