@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from sqlalchemy.engine import make_url
 
 from bench.databases import pg_server_url
-from creditdesk import migrations
+from creditdesk import migrations, models
 from creditdesk.demo.history import write_history
 
 # A fixed end keeps a cached history and its 12-month window the same from
@@ -76,7 +76,8 @@ def ensure_history(
 
 def _complete(url: str, seed: int) -> bool:
     # The history's last step is its sealed audit entry; without it the
-    # database was left half-written.
+    # database was left half-written. One made before the schema changed
+    # (an index added, say) would time the reports on the old schema.
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as connection:
@@ -87,11 +88,27 @@ def _complete(url: str, seed: int) -> bool:
                 ),
                 {"action": "demo.history_written", "entity": f"history-seed-{seed}"},
             ).first()
+            return found is not None and _current_schema(connection)
     except sa.exc.SQLAlchemyError:
         return False  # no database, or no tables yet
     finally:
         engine.dispose()
-    return found is not None
+
+
+def _current_schema(connection: sa.Connection) -> bool:
+    """Whether every table has the indexes the models name, and no others."""
+    inspector = sa.inspect(connection)
+    for table in models.Base.metadata.sorted_tables:
+        wanted = {index.name for index in table.indexes}
+        found = {
+            index["name"]
+            for index in inspector.get_indexes(table.name)
+            # PostgreSQL also lists the index behind each unique constraint.
+            if not index.get("duplicates_constraint")
+        }
+        if wanted != found:
+            return False
+    return True
 
 
 def _recreate(backend: str, url: str, cache: Path) -> None:
