@@ -110,7 +110,8 @@ def _turnaround(session: Session, scope: Scope) -> sa.Select:
         )
         # EXISTS stops at the first index entry; testing the minimum for
         # NULL would make SQLite compute it a second time for every credit.
-        requested = sa.exists().where(r.credit_id == c.id)
+        # Selecting the indexed column (not *) keeps it to the index.
+        requested = sa.select(r.credit_id).where(r.credit_id == c.id).exists()
         query = sa.select(*columns, first.label("requested_at")).where(requested)
     per_credit = query.where(*_where(session, scope)).subquery("first_requests")
     seconds = seconds_between(
