@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: run test test-sqlite test-postgres bench lint format clean
 
@@ -40,7 +41,11 @@ test-sqlite: $(TEST_STAMP)
 test-postgres: $(TEST_STAMP)
 	CREDITDESK_TEST_BACKEND=postgresql $(BIN)/pytest -q
 
-bench: $(TEST_STAMP)
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@ $(TEST_STAMP) $(STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 lint: $(TEST_STAMP)

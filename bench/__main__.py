@@ -1,6 +1,7 @@
 """``python -m bench``: API throughput against one server, the credit list
 over a large history, audit verify, billing (posting to the fake Zuora,
-reconciliation at scale), and the web console's pages.
+reconciliation at scale), the web console's pages, and the reports over a
+generated history beside DuckDB.
 
 Every figure is printed with its target; a missed target is marked MISSED but
 the exit status stays 0, so the benchmark reports rather than gates.
@@ -26,9 +27,11 @@ from bench import (
 )
 from bench.databases import pg_server_url, pg_unreachable_reason
 from bench.report import MAX_LIST_P99_MS, Report, render
+from bench.reports_history import DEFAULT_CACHE
+from bench.reports_table import MAX_REPORT_P95_MS
 from creditdesk.logs import configure_logging
 
-PHASES = ("api", "list", "audit", "billing", "web")
+PHASES = ("api", "list", "audit", "billing", "web", "reports")
 
 # What one part of the bench may fail with while the others still report.
 FAILURES = (RuntimeError, httpx.HTTPError, sa.exc.SQLAlchemyError)
@@ -45,7 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=PHASES,
         help="run one phase: api (raising credits), list (GET /api/v1/credits "
         "over a large history, as an agent and as finance), audit (verify), "
-        "billing (posting to the fake Zuora, reconciliation), web (console pages)",
+        "billing (posting to the fake Zuora, reconciliation), web (console pages), "
+        "reports (each report over a generated history, beside DuckDB)",
     )
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--audit-entries", type=int, default=1_000_000)
@@ -75,9 +79,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--web-requests", type=int, default=200, help="measured, per console page"
     )
     parser.add_argument(
+        "--reports-credits",
+        type=int,
+        default=1_000_000,
+        help="credits in the reports' generated history (cached between runs)",
+    )
+    parser.add_argument(
+        "--reports-runs", type=int, default=20, help="measured, per report"
+    )
+    parser.add_argument(
+        "--reports-seed", type=int, default=0, help="of the generated history"
+    )
+    parser.add_argument(
+        "--reports-cache",
+        type=Path,
+        default=DEFAULT_CACHE,
+        metavar="DIR",
+        help="where the SQLite history and the Parquet exports are kept",
+    )
+    parser.add_argument(
         "--explain",
         action="store_true",
-        help="print the list query plans even when the targets are met",
+        help="print the list and report query plans even when the targets are met",
     )
     parser.add_argument(
         "--log-level", default="warning", help="the server's CREDITDESK_LOG_LEVEL"
@@ -119,7 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     _note_busy_machine(report)
     if args.no_worker:
         report.notes.append("--no-worker: the credits were not posted; not a run")
-    chosen = backends(args, report)
+    _run_phases(args, backends(args, report), report, console)
+    render(report, console)
+    console.print(f"bench finished in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _run_phases(
+    args: argparse.Namespace, chosen: list[str], report: Report, console: Console
+) -> None:
     # All API runs first: the list seed and the audit fill write a lot, and
     # their dirty pages would slow the commits of an API run after them.
     if args.only in (None, "api"):
@@ -138,10 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "web"):
         for backend in chosen:
             _run_web(backend, args, report, console)
-
-    render(report, console)
-    console.print(f"bench finished in {time.monotonic() - started:.0f} s")
-    return 0
+    # Last: writing a history that is not cached yet takes many minutes.
+    if args.only in (None, "reports"):
+        for backend in chosen:
+            _run_reports(backend, args, report, console)
 
 
 def _note_busy_machine(report: Report) -> None:
@@ -254,6 +285,31 @@ def _run_recon(
         )
     except FAILURES as error:
         report.notes.append(f"reconciliation on {backend} failed: {error}")
+
+
+def _run_reports(
+    backend: str, args: argparse.Namespace, report: Report, console: Console
+) -> None:
+    try:
+        # DuckDB comes with the bench extra, which `make bench` installs.
+        import duckdb
+
+        from bench import reports_load
+    except ImportError as error:
+        report.notes.append(f"reports skipped: {error} (pip install -e '.[bench]')")
+        return
+    plan = reports_load.ReportsPlan(
+        credits=args.reports_credits,
+        seed=args.reports_seed,
+        runs=args.reports_runs,
+        cache=args.reports_cache,
+        max_p95_ms=MAX_REPORT_P95_MS,
+        explain=args.explain,
+    )
+    try:
+        report.reports.append(reports_load.run_backend(backend, plan, console))
+    except (*FAILURES, duckdb.Error) as error:
+        report.notes.append(f"reports on {backend} failed: {error}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The printed result: a table of measurements and a table of targets."""
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -12,6 +13,7 @@ from bench.billing_recon import ReconResult
 from bench.list_load import ListResult
 from bench.load import PhaseResult
 from bench.profiling import Profile
+from bench.reports_table import print_reports_notes, reports_table, reports_targets
 from bench.web_pages import WebResult
 from creditdesk.api.pagination import DEFAULT_LIMIT
 
@@ -36,6 +38,8 @@ class Report:
     postings: list[PostingRun] = field(default_factory=list)
     recons: list[ReconResult] = field(default_factory=list)
     web: list[WebResult] = field(default_factory=list)
+    # bench.reports_load.ReportsResult; that module needs DuckDB.
+    reports: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -50,8 +54,10 @@ def render(report: Report, console: Console) -> None:
         console.print(_recon_table(report.recons))
     if report.web:
         console.print(_web_table(report.web))
+    if report.reports:
+        console.print(reports_table(report.reports))
     measured = (report.api, report.audit, report.lists, report.postings)
-    if any(measured) or report.recons or report.web:
+    if any(measured) or report.recons or report.web or report.reports:
         console.print(_targets_table(report))
     for result in report.api:
         _print_api_notes(result, console)
@@ -59,6 +65,7 @@ def render(report: Report, console: Console) -> None:
         _print_list_notes(result, console)
     for result in report.audit:
         console.print(f"audit {result.backend}: {result.details}")
+    print_reports_notes(report.reports, console)
     _print_posting_notes(report.postings, console)
     for recon in report.recons:
         _print_recon_notes(recon, console)
@@ -140,6 +147,7 @@ def _targets_table(report: Report) -> Table:
         )
     _billing_targets(report, table)
     _web_targets(report.web, table)
+    reports_targets(report.reports, table, _verdict)
     return table
 
 

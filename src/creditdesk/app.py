@@ -35,6 +35,8 @@ from creditdesk.inbox.settings import InboxSettings
 from creditdesk.outbox import endpoints as outbox
 from creditdesk.outbox.worker import Worker
 from creditdesk.reconciliation import endpoints as reconciliation
+from creditdesk.reports import endpoints as reports
+from creditdesk.reports.settings import RoiBaselines
 from creditdesk.web import errors as web_errors
 from creditdesk.web.routes import ROUTERS as WEB_ROUTERS
 
@@ -55,6 +57,8 @@ ROUTERS: list[APIRouter] = [
     outbox.router,
     reconciliation.router,
     inbox.router,
+    reports.router,
+    reports.rates_router,
 ]
 
 
@@ -95,6 +99,8 @@ def create_app(
     app.state.token_cache = TokenCache(settings.auth_cache_seconds)
     # Callback secrets, read once; a test or an embedding app may replace them.
     app.state.inbox_settings = InboxSettings()
+    # The ROI report's baselines, read once; a test may replace them.
+    app.state.roi_baselines = RoiBaselines()
     field_cache.configure(settings.field_cache_seconds)
 
     app.add_middleware(RequestIdMiddleware)

@@ -43,6 +43,7 @@ from creditdesk.outbox.worker import Worker
 from creditdesk.policy import cli as policy_cli
 from creditdesk.policy import service as policy
 from creditdesk.reconciliation.cli import reconcile
+from creditdesk.reports import cli as reports_cli
 from creditdesk.users import cli as users_cli
 from creditdesk.users.models import User
 
@@ -62,6 +63,7 @@ app.add_typer(policy_cli.app, name="policy")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(outbox_cli.app, name="outbox")
 app.add_typer(fake_billing_cli.app, name="fake-billing")
+app.add_typer(reports_cli.app, name="reports")
 app.command("reconcile")(reconcile)
 
 

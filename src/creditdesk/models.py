@@ -25,6 +25,7 @@ from creditdesk.inbox.models import InboxEvent
 from creditdesk.outbox.models import OutboxMessage
 from creditdesk.policy.models import PolicyVersion
 from creditdesk.reconciliation.models import ReconciliationFinding, ReconciliationRun
+from creditdesk.reports.models import ExchangeRate
 from creditdesk.users.models import Team, User
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Delegation",
     "EventDelivery",
     "EventSubscription",
+    "ExchangeRate",
     "FieldPermission",
     "IdempotencyRecord",
     "InboxEvent",

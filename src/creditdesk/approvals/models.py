@@ -37,6 +37,10 @@ class StepStatus(StrEnum):
 
 class ApprovalRequest(Base):
     __tablename__ = "approval_requests"
+    # Reports read each credit's first request without the table.
+    __table_args__ = (
+        sa.Index("ix_approval_requests_credit_created", "credit_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     credit_id: Mapped[int] = mapped_column(
@@ -119,6 +123,8 @@ class WorkItem(Base):
         # Record access finds the credits of every item a person ever held.
         sa.Index("ix_work_items_original_assignee", "original_assignee_id"),
         sa.Index("ix_work_items_decided_by", "decided_by_id"),
+        # Reports count failed postings by when they were handed over.
+        sa.Index("ix_work_items_kind_assigned", "kind", "assigned_at", "credit_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

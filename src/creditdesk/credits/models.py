@@ -46,6 +46,55 @@ class BillingCredit(Base):
         sa.Index("ix_billing_credits_account_created", "account_id", "created_at"),
         sa.Index("ix_billing_credits_status_id", "status", "id"),
         sa.Index("ix_billing_credits_requested_by_id", "requested_by_id", "id"),
+        # Reports scan a date range and group without touching the table:
+        # credits by the day they were raised, and by the day they were posted.
+        sa.Index(
+            "ix_billing_credits_report_created",
+            "created_at",
+            "status",
+            "team_id",
+            "requested_by_id",
+            "reason",
+            "product",
+            "currency",
+            "amount_minor",
+            "decided_at",
+        ),
+        # The same columns in the order credits issued are grouped by, so a
+        # long range is added up in one pass over the index, without a sort.
+        sa.Index(
+            "ix_billing_credits_report_grouped",
+            "team_id",
+            "requested_by_id",
+            "reason",
+            "product",
+            "currency",
+            "created_at",
+            "status",
+            "amount_minor",
+        ),
+        sa.Index(
+            "ix_billing_credits_report_posted",
+            "posted_at",
+            "team_id",
+            "currency",
+            "amount_minor",
+            "status",
+            "near_duplicate",
+            "over_cap",
+        ),
+        # Leakage groups posted credits in this order: a short range is read
+        # through the index above, a long one off this one in order.
+        sa.Index(
+            "ix_billing_credits_report_posted_grouped",
+            "team_id",
+            "currency",
+            "near_duplicate",
+            "over_cap",
+            "status",
+            "posted_at",
+            "amount_minor",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

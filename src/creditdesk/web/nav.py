@@ -30,11 +30,16 @@ def _areas(user: User) -> list[tuple[str, str]]:
         areas.append(("/ops", "Billing ops"))
     if can(user, Permission.VERIFY_AUDIT):
         areas.append(("/audit", "Audit"))
-    if user.role in _REPORT_ROLES:
+    if sees_reports(user):
         areas.append(("/reports", "Reports"))
     if can(user, Permission.ADMINISTER):
         areas.append(("/admin", "Admin"))
     return areas
+
+
+def sees_reports(user: User) -> bool:
+    """Whether the console's reports page is for ``user``'s role."""
+    return user.role in _REPORT_ROLES
 
 
 def links_for(user: User, path: str) -> list[Link]:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 02:39:39.091852
+Create Date: 2026-12-04 06:23:24.016695
 """
 
 from collections.abc import Sequence
@@ -422,6 +422,11 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_cases_owner_id"), ["owner_id"], unique=False
         )
+        batch_op.create_index(
+            "ix_cases_report_resolved",
+            ["resolved_at", "type", "team_id", "owner_id", "opened_at"],
+            unique=False,
+        )
         batch_op.create_index("ix_cases_status_id", ["status", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_team_id"), ["team_id"], unique=False)
 
@@ -494,6 +499,37 @@ def upgrade() -> None:
             name=op.f("fk_event_subscriptions_created_by_id_users"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_event_subscriptions")),
+    )
+    op.create_table(
+        "exchange_rates",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("base", sa.String(length=3), nullable=False),
+        sa.Column("quote", sa.String(length=3), nullable=False),
+        sa.Column("effective_on", sa.Date(), nullable=False),
+        sa.Column("rate", sa.String(length=40), nullable=False),
+        sa.Column(
+            "created_by_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "base <> quote", name=op.f("ck_exchange_rates_distinct_currencies")
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_exchange_rates_created_by_id_users"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_exchange_rates")),
+        sa.UniqueConstraint(
+            "base",
+            "quote",
+            "effective_on",
+            name=op.f("uq_exchange_rates_base_quote_effective_on"),
+        ),
     )
     op.create_table(
         "idempotency_records",
@@ -756,6 +792,61 @@ def upgrade() -> None:
             batch_op.f("ix_billing_credits_case_id"), ["case_id"], unique=False
         )
         batch_op.create_index(
+            "ix_billing_credits_report_created",
+            [
+                "created_at",
+                "status",
+                "team_id",
+                "requested_by_id",
+                "reason",
+                "product",
+                "currency",
+                "amount_minor",
+                "decided_at",
+            ],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_billing_credits_report_grouped",
+            [
+                "team_id",
+                "requested_by_id",
+                "reason",
+                "product",
+                "currency",
+                "created_at",
+                "status",
+                "amount_minor",
+            ],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_billing_credits_report_posted",
+            [
+                "posted_at",
+                "team_id",
+                "currency",
+                "amount_minor",
+                "status",
+                "near_duplicate",
+                "over_cap",
+            ],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_billing_credits_report_posted_grouped",
+            [
+                "team_id",
+                "currency",
+                "near_duplicate",
+                "over_cap",
+                "status",
+                "posted_at",
+                "amount_minor",
+            ],
+            unique=False,
+        )
+        batch_op.create_index(
             "ix_billing_credits_requested_by_id",
             ["requested_by_id", "id"],
             unique=False,
@@ -835,6 +926,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_approval_requests")),
     )
     with op.batch_alter_table("approval_requests", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_approval_requests_credit_created",
+            ["credit_id", "created_at"],
+            unique=False,
+        )
         batch_op.create_index(
             batch_op.f("ix_approval_requests_credit_id"), ["credit_id"], unique=False
         )
@@ -1231,6 +1327,11 @@ def upgrade() -> None:
             "ix_work_items_decided_by", ["decided_by_id"], unique=False
         )
         batch_op.create_index(
+            "ix_work_items_kind_assigned",
+            ["kind", "assigned_at", "credit_id"],
+            unique=False,
+        )
+        batch_op.create_index(
             "ix_work_items_original_assignee", ["original_assignee_id"], unique=False
         )
         batch_op.create_index(
@@ -1257,6 +1358,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_work_items_status_due")
         batch_op.drop_index("ix_work_items_queue_status")
         batch_op.drop_index("ix_work_items_original_assignee")
+        batch_op.drop_index("ix_work_items_kind_assigned")
         batch_op.drop_index("ix_work_items_decided_by")
         batch_op.drop_index(batch_op.f("ix_work_items_credit_id"))
         batch_op.drop_index("ix_work_items_assignee_status")
@@ -1289,6 +1391,7 @@ def downgrade() -> None:
     op.drop_table("credit_shares")
     with op.batch_alter_table("approval_requests", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_approval_requests_credit_id"))
+        batch_op.drop_index("ix_approval_requests_credit_created")
 
     op.drop_table("approval_requests")
     with op.batch_alter_table("event_deliveries", schema=None) as batch_op:
@@ -1300,6 +1403,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_billing_credits_team_id"))
         batch_op.drop_index("ix_billing_credits_status_id")
         batch_op.drop_index("ix_billing_credits_requested_by_id")
+        batch_op.drop_index("ix_billing_credits_report_posted_grouped")
+        batch_op.drop_index("ix_billing_credits_report_posted")
+        batch_op.drop_index("ix_billing_credits_report_grouped")
+        batch_op.drop_index("ix_billing_credits_report_created")
         batch_op.drop_index(batch_op.f("ix_billing_credits_case_id"))
         batch_op.drop_index("ix_billing_credits_account_created")
 
@@ -1314,6 +1421,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_idempotency_records_expires_at"))
 
     op.drop_table("idempotency_records")
+    op.drop_table("exchange_rates")
     op.drop_table("event_subscriptions")
     with op.batch_alter_table("delegations", schema=None) as batch_op:
         batch_op.drop_index("ix_delegations_user_period")
@@ -1323,6 +1431,7 @@ def downgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cases_team_id"))
         batch_op.drop_index("ix_cases_status_id")
+        batch_op.drop_index("ix_cases_report_resolved")
         batch_op.drop_index(batch_op.f("ix_cases_owner_id"))
         batch_op.drop_index(batch_op.f("ix_cases_account_id"))
 

@@ -20,8 +20,10 @@ from creditdesk.web.routes import (
     ops,
     reconciliations,
 )
+from creditdesk.web.routes import reports as report_pages
 
 ROUTERS: list[APIRouter] = [auth.router, home.router, cases.router, credits.router]
 ROUTERS += [approvals.router, delegations.router]
 ROUTERS += [admin.router, admin_policy.router, admin_users.router, admin_access.router]
 ROUTERS += [ops.router, reconciliations.router, audit.router]
+ROUTERS.append(report_pages.router)

@@ -1,0 +1,2 @@
+"""Reports over credits, cases, approvals and reconciliation, with dated
+exchange rates for converted totals."""

@@ -1,0 +1,102 @@
+"""Monthly leakage: posted credits, compliant and flagged, by hand."""
+
+from datetime import date
+
+from creditdesk.credits.models import CreditStatus
+from creditdesk.reports.filters import check_filters
+from creditdesk.reports.leakage import leakage
+from creditdesk.reports.scope import scope_for
+from creditdesk.reports.settings import RoiBaselines
+from creditdesk.users.models import User
+from tests.reports.history import History
+
+S = CreditStatus
+SUMMER = {"date_from": "2015-06-01", "date_to": "2015-07-31"}
+
+
+def write_summer(history: History) -> None:
+    agent, credit = history.org.agent, history.credit
+    credit(
+        by=agent,
+        amount=1000,
+        created="2015-06-01 09:00",
+        posted="2015-06-02 09:00",
+        status=S.POSTED,
+    )
+    credit(
+        by=agent,
+        amount=2000,
+        created="2015-06-01 09:00",
+        posted="2015-06-03 09:00",
+        status=S.APPLIED,
+        near_duplicate=True,
+    )
+    credit(
+        by=agent,
+        amount=3000,
+        created="2015-06-01 09:00",
+        posted="2015-06-04 09:00",
+        status=S.VOIDED,
+        over_cap=True,
+    )
+    credit(
+        by=agent,
+        amount=500,
+        created="2015-06-01 09:00",
+        currency="EUR",
+        posted="2015-06-05 09:00",
+        status=S.APPLIED,
+    )
+    # Approved, never posted.
+    credit(by=agent, amount=4000, created="2015-06-01 09:00")
+    credit(
+        by=agent,
+        amount=100,
+        created="2015-06-30 09:00",
+        posted="2015-07-01 00:00",
+        status=S.APPLIED,
+    )
+
+
+def test_posted_compliant_and_flagged_by_team_and_month(history, report):
+    write_summer(history)
+
+    body = report(history, "finance", "leakage", team=history.team_id, **SUMMER)
+
+    rows = [
+        (r["month"], r["category"], r["currency"], r["count"], r["total"])
+        for r in body["tables"]["by_team_month"]
+    ]
+    assert rows == [
+        ("2015-06", "posted", "EUR", 1, "5.00"),
+        ("2015-06", "posted", "GBP", 3, "60.00"),
+        ("2015-06", "compliant", "EUR", 1, "5.00"),
+        ("2015-06", "compliant", "GBP", 1, "10.00"),
+        ("2015-06", "flagged", "GBP", 2, "50.00"),
+        ("2015-06", "near_duplicate", "GBP", 1, "20.00"),
+        ("2015-06", "over_cap", "GBP", 1, "30.00"),
+        ("2015-06", "voided", "GBP", 1, "30.00"),
+        ("2015-07", "posted", "GBP", 1, "1.00"),
+        ("2015-07", "compliant", "GBP", 1, "1.00"),
+    ]
+    assert {r["team_id"] for r in body["tables"]["by_team_month"]} == {history.team_id}
+    assert "no invoice amounts" in body["notes"][0]
+
+
+def test_reading_the_whole_index_gives_the_same_figures(history, session):
+    write_summer(history)
+    finance = session.get(User, history.org.finance.id)
+    filters = check_filters(
+        session,
+        today=date(2015, 8, 1),
+        date_from=date(2015, 6, 1),
+        date_to=date(2015, 7, 31),
+        team_id=history.team_id,
+    )
+    scope = scope_for(session, finance, filters, RoiBaselines())
+
+    by_range = leakage(session, scope, whole_index=False).tables
+    by_index = leakage(session, scope, whole_index=True).tables
+
+    assert by_index == by_range
+    assert len(by_index["by_team_month"]) == 10
