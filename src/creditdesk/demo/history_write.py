@@ -9,6 +9,7 @@ PostgreSQL session is set to UTC so that text means UTC there too.
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -266,21 +267,19 @@ def write(connection: sa.Connection, tables: dict[str, list[tuple]]) -> int:
 
 
 def _insert(connection: sa.Connection, table: str, rows: Iterable[tuple]) -> None:
-    columns = COLUMNS[table]
-    raw = connection.connection.driver_connection
+    names = ", ".join(COLUMNS[table])
+    raw: Any = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+        statement = f"COPY {table} ({names}) FROM STDIN"
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)
         return
-    marks = ", ".join("?" * len(columns))
-    cursor = raw.cursor()  # type: ignore[union-attr]
+    marks = ", ".join("?" * len(COLUMNS[table]))
+    insert = f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608
+    cursor = raw.cursor()
     try:
-        cursor.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
-            rows,
-        )
+        cursor.executemany(insert, rows)
     finally:
         cursor.close()
 
