@@ -13,7 +13,7 @@ from creditdesk.billing.adapters import BillingAdapter, VoidRequest, VoidResult
 from creditdesk.billing.ledger import LedgerAdapter
 from creditdesk.billing.models import MemoStatus
 from creditdesk.billing.registry import adapter_for
-from creditdesk.billing.tasks import VoidCredit
+from creditdesk.billing.reversals import VoidCredit
 from creditdesk.credits.models import CreditStatus
 from creditdesk.credits.voids import VOID_TOPIC
 from creditdesk.db import transaction

@@ -20,7 +20,8 @@ from creditdesk.accounts.models import Account, BillingSystem
 from creditdesk.actors import Actor, Channel
 from creditdesk.audit.models import AuditEntry
 from creditdesk.billing.adapters import BillingAdapter
-from creditdesk.billing.tasks import PostCredit, VoidCredit
+from creditdesk.billing.reversals import VoidCredit
+from creditdesk.billing.tasks import PostCredit
 from creditdesk.clock import FrozenClock
 from creditdesk.config import Settings
 from creditdesk.credits import lifecycle

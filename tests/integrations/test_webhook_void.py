@@ -23,7 +23,8 @@ from creditdesk.billing.adapters import (
     VoidResult,
 )
 from creditdesk.billing.registry import adapter_for
-from creditdesk.billing.tasks import PostCredit, VoidCredit, idempotency_key
+from creditdesk.billing.reversals import VoidCredit
+from creditdesk.billing.tasks import PostCredit, idempotency_key
 from creditdesk.clock import FrozenClock
 from creditdesk.config import Settings
 from creditdesk.credits import lifecycle

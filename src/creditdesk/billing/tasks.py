@@ -1,5 +1,5 @@
-"""The ``credit.post`` job: post an approved credit to its billing system once;
-and the ``credit.void`` job: reverse a voided credit's memo there once.
+"""The ``credit.post`` job: post an approved credit to its billing system once
+(``billing/reversals.py`` holds its counterpart, the ``credit.void`` job).
 
 A remote system is posted in three steps, so that no transaction stays open
 while a vendor answers:
@@ -12,8 +12,7 @@ while a vendor answers:
 If the worker dies between 2 and 3, the lease expires, another worker runs the
 job again and the adapter's idempotency key turns the second post into a
 lookup of the first. A system in our own database (the built-in ledger) is
-posted in one transaction holding all three steps. Voiding follows the same
-three steps, keyed by the ``credit.void`` message's id.
+posted in one transaction holding all three steps.
 """
 
 from dataclasses import dataclass
@@ -26,22 +25,19 @@ from creditdesk.accounts.models import Account, BillingSystem
 from creditdesk.actors import Actor, Channel
 from creditdesk.approvals import handoffs
 from creditdesk.approvals.models import WorkItemKind
-from creditdesk.audit import service as audit
 from creditdesk.billing.adapters import (
     BillingAdapter,
     InTransactionAdapter,
     PostingRequest,
     PostingResult,
-    VoidRequest,
-    VoidResult,
 )
 from creditdesk.billing.registry import adapter_for
 from creditdesk.cases.service import resolve_if_settled
 from creditdesk.clock import Clock
 from creditdesk.config import Settings
-from creditdesk.credits import lifecycle, voids
+from creditdesk.credits import lifecycle
 from creditdesk.credits.models import BillingCredit, CreditStatus
-from creditdesk.db import read_only, transaction
+from creditdesk.db import transaction
 from creditdesk.errors import NotFound
 from creditdesk.outbox.errors import PermanentError, describe
 from creditdesk.outbox.handlers import HandlerContext
@@ -82,7 +78,7 @@ class PostCredit:
         self._adapter_factory = adapter_factory
 
     def __call__(self, context: HandlerContext) -> None:
-        credit_id = _credit_id(context.claim.payload)
+        credit_id = credit_id_of(context.claim.payload)
         actor = Actor.system(Channel.WORKER, name=context.worker_id)
 
         try:
@@ -106,7 +102,7 @@ class PostCredit:
     def on_dead(self, context: HandlerContext, error: str) -> None:
         """The worker dead-letters the message without running it (its leases
         kept expiring): the credit fails its posting as if the job gave up."""
-        credit_id = _credit_id(context.claim.payload)
+        credit_id = credit_id_of(context.claim.payload)
         actor = Actor.system(Channel.WORKER, name=context.worker_id)
         _give_up(context, credit_id, actor, error)
 
@@ -169,7 +165,8 @@ def idempotency_key(message_id: int) -> str:
     return f"outbox-{message_id}"
 
 
-def _credit_id(payload: dict[str, Any]) -> int:
+def credit_id_of(payload: dict[str, Any]) -> int:
+    """The credit a ``credit.post`` or ``credit.void`` payload names."""
     credit_id = payload.get("credit_id")
     if not isinstance(credit_id, int) or isinstance(credit_id, bool):
         raise PermanentError("the payload has no integer credit_id")
@@ -190,7 +187,7 @@ def _finish(
     with transaction(context.session_factory) as session:
         # First, so that a worker that lost its lease changes nothing.
         context.mark_delivered(session)
-        credit = _load(session, credit_id)
+        credit = load_locked(session, credit_id)
         _record_result(session, context, credit, actor, result, resumed=posting.resumed)
     _log_posted(credit_id, posting.system, result)
 
@@ -246,7 +243,7 @@ def _log_posted(credit_id: int, system: BillingSystem, result: PostingResult) ->
 def _give_up(context: HandlerContext, credit_id: int, actor: Actor, error: str) -> None:
     with transaction(context.session_factory) as session:
         context.mark_dead(session, error)
-        credit = _load(session, credit_id)
+        credit = load_locked(session, credit_id)
         now = context.now()
         if credit.status == CreditStatus.APPROVED:
             # The attempt was rolled back before it could record its start
@@ -277,7 +274,8 @@ def _load_with_account(
         raise PermanentError(str(exc)) from exc
 
 
-def _load(session: Session, credit_id: int) -> BillingCredit:
+def load_locked(session: Session, credit_id: int) -> BillingCredit:
+    """The credit, locked for this job; a missing one is a permanent error."""
     try:
         return lifecycle.load_for_update(session, credit_id)
     except NotFound as exc:
@@ -300,115 +298,4 @@ def _request(credit: BillingCredit, account: Account, key: str) -> PostingReques
         credit_type=credit.type,
         invoice_ref=credit.invoice_ref,
         memo_text=memo_text,
-    )
-
-
-class VoidCredit:
-    """The ``credit.void`` handler; payload ``{"credit_id": int}``.
-
-    The credit is ``voiding``: this reverses its memo at the billing system,
-    and only when the system confirms does the credit become ``voided``, with
-    the reversal's reference in the audit trail. A refusal leaves it
-    ``voiding`` and the message dead, with the vendor's words, for billing
-    operations to retry or cancel.
-    """
-
-    def __init__(self, adapter_factory: AdapterFactory = adapter_for) -> None:
-        self._adapter_factory = adapter_factory
-
-    def __call__(self, context: HandlerContext) -> None:
-        credit_id = _credit_id(context.claim.payload)
-        actor = Actor.system(Channel.WORKER, name=context.worker_id)
-
-        voiding = _voiding(context, credit_id)
-        if voiding is None:
-            return
-        request, system = voiding
-        adapter = self._adapter_factory(
-            system,
-            session_factory=context.session_factory,
-            settings=context.settings,
-            clock=context.clock,
-        )
-        void = getattr(adapter, "void_credit", None)
-        if void is None:
-            # Every built-in system reverses; an adapter plugged in without
-            # a reversal leaves the dead letter for billing operations.
-            raise PermanentError(f"{system.value} has no reversal operation")
-        result = void(request)
-
-        with transaction(context.session_factory) as session:
-            # First, so that a worker that lost its lease changes nothing.
-            context.mark_delivered(session)
-            credit = _load(session, credit_id)
-            now = context.now()
-            audit.record(
-                session,
-                actor=actor,
-                action="credit.reversed",
-                entity_type="credit",
-                entity_id=credit_id,
-                changes=_reversal_changes(result),
-                now=now,
-            )
-            if credit.status == CreditStatus.VOIDING:
-                voids.finish_void(
-                    session,
-                    credit,
-                    reason=f"reversed at {system.value}: {result.raw_status}",
-                    actor=actor,
-                    now=now,
-                    settings=context.settings,
-                )
-        log.info(
-            "billing.credit_reversed",
-            credit_id=credit_id,
-            system=system.value,
-            external_ref=result.external_ref,
-        )
-
-
-def _reversal_changes(result: VoidResult) -> dict[str, tuple[object, object]]:
-    changes: dict[str, tuple[object, object]] = {
-        "reversed_ref": (None, result.external_ref),
-        "billing_status": (None, result.raw_status),
-    }
-    if result.reversal_ref is not None:
-        changes["reversal_ref"] = (None, result.reversal_ref)
-    return changes
-
-
-def _voiding(
-    context: HandlerContext, credit_id: int
-) -> tuple[VoidRequest, BillingSystem] | None:
-    with context.session_factory() as session:
-        read_only(session)
-        credit = session.get(BillingCredit, credit_id)
-        if credit is None:
-            raise PermanentError(f"credit {credit_id} does not exist")
-        posted_as = credit.external_ref
-        if credit.status != CreditStatus.VOIDING or posted_as is None:
-            # Already reversed (a repeated delivery), or nothing to reverse.
-            log.info(
-                "billing.void_skipped", credit_id=credit_id, status=credit.status.value
-            )
-            return None
-        account = session.get_one(Account, credit.account_id)
-        key = idempotency_key(context.claim.id)
-        return _void_request(credit, account, posted_as, key), account.billing_system
-
-
-def _void_request(
-    credit: BillingCredit, account: Account, external_ref: str, key: str
-) -> VoidRequest:
-    return VoidRequest(
-        idempotency_key=key,
-        credit_id=credit.id,
-        credit_number=credit.number,
-        account_number=account.number,
-        external_account_id=account.external_account_id,
-        external_ref=external_ref,
-        amount_minor=credit.amount_minor,
-        currency=credit.currency,
-        memo_text=f"Credit {credit.number} voided",
     )

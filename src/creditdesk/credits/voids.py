@@ -3,10 +3,9 @@
 A ``posted`` or ``applied`` credit becomes ``voiding`` and its reversal is
 queued as ``credit.void`` in the same transaction, so the billing system is
 asked to reverse the memo only if the void committed; the worker moves it to
-``voided`` once the billing system confirms (``billing.tasks``). A
-``posting_failed``
-credit has nothing at the billing system to reverse: its undelivered posting
-is cancelled and the billing-operations handoff closes.
+``voided`` once the billing system confirms (``billing.reversals``). A
+``posting_failed`` credit has nothing at the billing system to reverse: its
+undelivered posting is cancelled and the billing-operations handoff closes.
 """
 
 from datetime import datetime

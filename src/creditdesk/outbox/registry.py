@@ -2,7 +2,8 @@
 timed jobs a worker runs on every pass."""
 
 from creditdesk.approvals.timers import run_due
-from creditdesk.billing.tasks import PostCredit, VoidCredit
+from creditdesk.billing.reversals import VoidCredit
+from creditdesk.billing.tasks import PostCredit
 from creditdesk.events.service import TOPIC as EVENT_DELIVER
 from creditdesk.events.tasks import DeliverEvent
 from creditdesk.notifications.service import EMAIL_TOPIC
