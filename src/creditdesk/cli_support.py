@@ -18,10 +18,13 @@ from alembic.util import CommandError
 from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk import migrations
+from creditdesk.access import service as access
 from creditdesk.actors import Actor, Channel
 from creditdesk.config import Settings, get_settings
 from creditdesk.db import create_engine, make_session_factory, transaction
-from creditdesk.errors import DomainError
+from creditdesk.errors import DomainError, InvalidState
+from creditdesk.users import service as users
+from creditdesk.users.models import User
 
 # 2 for a refused request (as for a usage error); 1 when the installation
 # itself is not ready: no schema, no database, unsafe settings.
@@ -43,6 +46,16 @@ def cli_actor() -> Actor:
         # Containers often run as a uid with no passwd entry and no $USER.
         login = "unknown"
     return Actor.system(Channel.CLI, name=f"cli:{login}"[:ACTOR_NAME_MAX])
+
+
+def acting_user(session: Session, username: str) -> tuple[User, Actor]:
+    """The active user a command acts as (``--as``), and that user as the
+    audit trail names them on the CLI channel. A deactivated user acts no
+    more here than through the API."""
+    user = users.get_by_username(session, username)
+    if not user.is_active:
+        raise InvalidState(f"{username!r} is deactivated")
+    return user, access.actor_for(user, Channel.CLI)
 
 
 def fail(message: str, code: int = EXIT_DOMAIN_ERROR) -> typer.Exit:

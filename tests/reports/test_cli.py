@@ -7,10 +7,14 @@ from collections.abc import Iterator
 
 import openpyxl
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from creditdesk.audit.models import AuditEntry
 from creditdesk.cli import app
 from creditdesk.config import get_settings
+from creditdesk.users.models import Role
+from tests.factories import make_user
 from tests.reports.test_issued import write_january
 
 runner = CliRunner()
@@ -72,3 +76,36 @@ def test_an_administrator_adds_a_rate(history):
     assert "DKK/GBP from 2012-01-02: 0.11" in added.stdout
     refused = runner.invoke(app, [*args, "--as", history.org.finance.username])
     assert refused.exit_code != 0
+
+
+def test_the_rate_is_audited_as_the_administrator_named(history, session_factory):
+    args = ["reports", "add-rate", "NOK", "GBP", "2012-01-03", "0.07"]
+    added = runner.invoke(app, [*args, "--as", history.org.admin.username])
+
+    assert added.exit_code == 0, added.output
+    with session_factory() as session:
+        entry = session.scalars(
+            sa.select(AuditEntry)
+            .where(AuditEntry.entity_type == "exchange_rate")
+            .order_by(AuditEntry.seq.desc())
+            .limit(1)
+        ).one()
+    assert entry.actor_id == history.org.admin.id
+    assert entry.channel == "cli"
+
+
+def test_a_deactivated_user_runs_no_report_and_adds_no_rate(history, session_factory):
+    with session_factory.begin() as session:
+        gone = make_user(session, role=Role.ADMIN)
+        gone.is_active = False
+        name = gone.username
+
+    report = runner.invoke(app, ["reports", "run", "leakage", "--as", name])
+    rate = runner.invoke(
+        app, ["reports", "add-rate", "SEK", "GBP", "2012-01-04", "0.08", "--as", name]
+    )
+
+    assert report.exit_code == 2
+    assert "deactivated" in report.stderr
+    assert rate.exit_code == 2
+    assert "deactivated" in rate.stderr

@@ -16,15 +16,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from creditdesk.access import service as access
-from creditdesk.actors import Actor, Channel
-from creditdesk.cli_support import fail, unit_of_work
+from creditdesk.actors import Actor
+from creditdesk.cli_support import acting_user, fail, unit_of_work
 from creditdesk.clock import system_clock
 from creditdesk.config import get_settings
 from creditdesk.errors import DomainError, InvalidState
 from creditdesk.outbox import operations, service
 from creditdesk.outbox.models import OutboxMessage, OutboxStatus
-from creditdesk.users import service as users
 from creditdesk.users.models import User
 
 app = typer.Typer(
@@ -59,11 +57,9 @@ def _operator(session: Session, username: str | None) -> tuple[User, Actor]:
         raise InvalidState(
             "name the finance or admin user you act as with --as USERNAME"
         )
-    user = users.get_by_username(session, username)
-    if not user.is_active:
-        raise InvalidState(f"{username!r} is deactivated")
+    user, actor = acting_user(session, username)
     operations.require_operator(user)
-    return user, access.actor_for(user, Channel.CLI)
+    return user, actor
 
 
 @app.command("list")

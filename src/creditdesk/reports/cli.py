@@ -9,14 +9,13 @@ from typing import Annotated
 
 import typer
 
-from creditdesk.cli_support import cli_actor, cli_errors, database, unit_of_work
+from creditdesk.cli_support import acting_user, cli_errors, database, unit_of_work
 from creditdesk.clock import system_clock
 from creditdesk.config import get_settings
 from creditdesk.db import read_only
 from creditdesk.reports import export, rates
 from creditdesk.reports.service import REPORTS, run_report
 from creditdesk.reports.settings import RoiBaselines
-from creditdesk.users.service import get_by_username
 
 app = typer.Typer(help="Reports and exchange rates.", no_args_is_help=True)
 
@@ -67,9 +66,10 @@ def run(
         database(settings) as factory,
         read_only(factory()) as session,
     ):
+        user, _ = acting_user(session, as_user)
         report = run_report(
             session,
-            user=get_by_username(session, as_user),
+            user=user,
             name=name,
             today=system_clock().date(),
             baselines=RoiBaselines(),
@@ -108,14 +108,15 @@ def add_rate(
 ) -> None:
     """Add a dated exchange rate (audited), as an administrator."""
     with unit_of_work() as session:
+        admin, actor = acting_user(session, as_user)
         row = rates.add_rate(
             session,
-            admin=get_by_username(session, as_user),
+            admin=admin,
             base=base,
             quote=quote,
             effective_on=_date(effective_on, "EFFECTIVE_ON"),
             rate=rate,
-            actor=cli_actor(),
+            actor=actor,
             now=system_clock(),
         )
         typer.echo(f"{row.base}/{row.quote} from {row.effective_on}: {row.rate}")
