@@ -1,7 +1,7 @@
 """The share of credits that needed approval, by team and month, with the
 approval turnaround (see docs/reports.md)."""
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -9,12 +9,11 @@ from sqlalchemy.orm import Session
 from creditdesk.access.visibility import credit_visible
 from creditdesk.approvals.models import ApprovalRequest
 from creditdesk.credits.models import BillingCredit, CreditStatus
+from creditdesk.reports import rounding
 from creditdesk.reports.filters import on_credits
 from creditdesk.reports.scope import Report, Scope
 from creditdesk.reports.sql import month_of, seconds_between, spread_by
 from creditdesk.reports.tally import team_names
-
-_HUNDREDTH = Decimal("0.01")
 
 
 def approval_share(session: Session, scope: Scope) -> Report:
@@ -57,7 +56,7 @@ def percent(part: int, whole: int) -> str | None:
     if not whole:
         return None
     value = Decimal(part * 100) / Decimal(whole)
-    return str(value.quantize(_HUNDREDTH, rounding=ROUND_HALF_EVEN))
+    return rounding.two_places(value)
 
 
 def _where(session: Session, scope: Scope) -> list:

@@ -15,7 +15,7 @@ minor unit.
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 import sqlalchemy as sa
 import structlog
@@ -27,6 +27,7 @@ from creditdesk.actors import Actor
 from creditdesk.audit import service as audit
 from creditdesk.errors import Conflict, FieldIssue, ValidationFailed
 from creditdesk.money import MoneyError, currency_exponent
+from creditdesk.reports import rounding
 from creditdesk.reports.filters import Filters
 from creditdesk.reports.models import ExchangeRate
 from creditdesk.users.models import User
@@ -233,8 +234,8 @@ def load_book(session: Session, target: str, filters: Filters) -> RateBook:
 
 
 def round_minor(value: Decimal) -> int:
-    """Minor units, rounded half to even (the one rounding reports do)."""
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    """Minor units, by the reports' one rounding rule."""
+    return rounding.whole(value)
 
 
 def average_minor(total: Decimal | int, count: int) -> int:

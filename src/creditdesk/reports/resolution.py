@@ -1,7 +1,7 @@
 """Time to resolution of billing cases, by team and week (see
 docs/reports.md), and the case queries the ROI report shares."""
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from creditdesk.access.visibility import case_visible
 from creditdesk.cases.models import Case, CaseType
 from creditdesk.credits.models import BillingCredit
+from creditdesk.reports import rounding
 from creditdesk.reports.scope import Report, Scope
 from creditdesk.reports.sql import seconds_between, spread_by, week_of
 from creditdesk.reports.tally import team_names
@@ -46,7 +47,7 @@ def mean(total: int | None, count: int) -> int | None:
     if not count or total is None:
         return None
     value = Decimal(total) / count
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    return rounding.whole(value)
 
 
 def _seconds(scope: Scope) -> sa.ColumnElement[int]:

@@ -2,7 +2,7 @@
 docs/reports.md and :mod:`.settings`)."""
 
 from datetime import timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,11 +22,11 @@ from creditdesk.reconciliation.models import (
 from creditdesk.reports.filters import Filters, credit_matches
 from creditdesk.reports.rates import round_minor
 from creditdesk.reports.resolution import resolved_cases
+from creditdesk.reports.rounding import two_places
 from creditdesk.reports.scope import Report, Scope
 from creditdesk.reports.settings import RoiBaselines
 from creditdesk.reports.sql import month_of, seconds_between
 
-_HUNDREDTH = Decimal("0.01")
 _DAY = Decimal(86_400)
 _WEEKEND = (5, 6)
 
@@ -35,10 +35,6 @@ UNTRACKED_NOTE = (
     "they are left out when the report is narrowed by team, agent, product or "
     "reason, and for roles that may not read reconciliation."
 )
-
-
-def two_places(value: Decimal) -> str:
-    return str(value.quantize(_HUNDREDTH, rounding=ROUND_HALF_EVEN))
 
 
 def roi(session: Session, scope: Scope) -> Report:
@@ -200,8 +196,9 @@ def _untracked(
     base_currency = baselines.untracked_currency
     rows = []
     for row in tally.all_rows(()):
-        found = round_minor(tally.exact((), row["currency"]))
-        yearly = round_minor(Decimal(found * 365) / scope.filters.days)
+        exact = tally.exact((), row["currency"])
+        found = round_minor(exact)
+        yearly = round_minor(exact * 365 / scope.filters.days)
         same = row["currency"] == base_currency
         rows.append(
             {

@@ -3,11 +3,12 @@ chart and the table beside it, which shows the same numbers."""
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from markupsafe import Markup
 
+from creditdesk.reports import rounding
 from creditdesk.reports.approval_share import percent
 from creditdesk.reports.scope import Report
 from creditdesk.web.charts import Bar, bar_chart
@@ -160,7 +161,7 @@ def _percent_text(row: dict[str, Any], key: str = "of_baseline") -> str:
 def percent_of(value: Decimal, baseline: Decimal) -> str:
     """``value`` as a percentage of ``baseline``, two places, half to even."""
     share = value * 100 / baseline
-    return str(share.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
+    return rounding.two_places(share)
 
 
 PANELS = {
