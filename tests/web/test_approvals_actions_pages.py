@@ -213,3 +213,27 @@ def test_a_delegation_that_has_begun_moves_waiting_approvals(
     moved = pending_item(session_factory, credit_id, desk.manager)
     card = card_of(client_for(desk.manager).get("/approvals").text, moved)
     assert f"{desk.lead.display_name} (delegation)" in card
+
+
+def test_a_delegation_form_refuses_what_the_api_refuses_without_a_500(
+    client_for: ClientFor, desk: Desk, session_factory: sessionmaker[Session]
+) -> None:
+    lead = client_for(desk.lead)
+    tomorrow = now().date() + timedelta(days=1)
+    form = {
+        "delegate_id": str(desk.manager.id),
+        "starts_at": tomorrow.isoformat(),
+        "ends_at": tomorrow.isoformat(),
+        "reason": "Annual leave",
+    }
+
+    superscript = post_form(lead, DELEGATIONS, DELEGATIONS, form | {"delegate_id": "²"})
+    too_long = post_form(lead, DELEGATIONS, DELEGATIONS, form | {"reason": "x" * 501})
+    control = post_form(lead, DELEGATIONS, DELEGATIONS, form | {"reason": "a\x07b"})
+
+    assert superscript.status_code == 422
+    assert 'id="delegate_id-error"' in superscript.text
+    assert too_long.status_code == 422
+    assert 'id="reason-error"' in too_long.text
+    assert control.status_code == 422
+    assert _delegations_of(session_factory, desk.lead) == []

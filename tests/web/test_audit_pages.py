@@ -271,3 +271,17 @@ def test_records_link_to_their_pages_only_for_who_may_open_them(
     assert f"/ops/outbox/{message_id}" not in auditor.text
     assert str(message_id) in auditor.text
     assert f'href="/ops/outbox/{message_id}"' in admin.text
+
+
+def test_digits_that_are_not_ascii_are_a_filter_error_not_a_500(
+    client_for: ClientFor, auditor: Person
+) -> None:
+    browser = client_for(auditor)
+
+    actor = browser.get("/audit", params={"actor": "²"})
+    case = browser.get("/audit", params={"entity_type": "case", "entity": "CS-²"})
+
+    assert actor.status_code == 422
+    assert 'id="actor-error"' in actor.text
+    assert case.status_code == 422
+    assert 'id="entity-error"' in case.text

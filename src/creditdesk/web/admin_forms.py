@@ -8,9 +8,9 @@ services, so a page refuses exactly what the API refuses.
 
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from creditdesk.errors import FieldIssue, ValidationFailed
+from creditdesk.web import forms
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -30,20 +30,6 @@ def optional(value: str) -> str | None:
 
 
 def parse(model: type[Model], data: dict[str, object]) -> Model:
-    """``model`` validated from ``data``, or ValidationFailed naming each
-    field at fault as the API's 422 would."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        issues = [_issue(error) for error in exc.errors(include_url=False)]
-        raise ValidationFailed(issues[0].message, issues) from None
-
-
-def _issue(error: dict) -> FieldIssue:
-    name = str(error["loc"][0]) if error.get("loc") else "form"
-    message = error["msg"]
-    if error["type"] == "string_pattern_mismatch":
-        message = _PATTERN_MESSAGES.get(name, message)
-    elif error["type"] == "enum":
-        message = f"choose one of the listed {name.replace('_', ' ')}s"
-    return FieldIssue(name, message)
+    """``model`` validated from ``data`` (see ``web.forms.parse``), with the
+    username rule worded for people."""
+    return forms.parse(model, data, patterns=_PATTERN_MESSAGES)

@@ -21,6 +21,7 @@ from creditdesk.credits.models import format_number, parse_number
 from creditdesk.errors import DomainError, FieldIssue, ValidationFailed
 from creditdesk.users import service as users
 from creditdesk.users.models import User
+from creditdesk.web.forms import form_id
 
 PAGE_ROWS = 50
 FIELDS = ("entity_type", "entity", "actor", "from", "to")
@@ -174,16 +175,16 @@ def _number(
 
 
 def _case_number(upper: str) -> int | None:
-    digits = upper.removeprefix("CS-")
-    return int(digits) if digits.isdigit() else None
+    return form_id(upper.removeprefix("CS-"))
 
 
 def _actor(session: Session, text: str, issues: list[FieldIssue]) -> int | None:
     text = text.strip()
     if not text:
         return None
-    if text.isdigit():
-        return int(text)
+    user_id = form_id(text)
+    if user_id is not None:
+        return user_id
     try:
         return users.get_by_username(session, text).id
     except DomainError as exc:
@@ -208,10 +209,11 @@ def _midnight(day: date) -> datetime:
 
 def _name(entity_type: str, entity_id: str) -> str:
     """A credit or case as people know it (BC-000042), else its id."""
-    if not entity_id.isdigit():
+    record_id = form_id(entity_id)
+    if record_id is None:
         return entity_id
     if entity_type == "credit":
-        return format_number(int(entity_id))
+        return format_number(record_id)
     if entity_type == "case":
         return f"CS-{int(entity_id):06d}"
     return entity_id

@@ -19,6 +19,7 @@ from creditdesk.approvals.models import WorkItem, WorkItemKind
 from creditdesk.cases.models import Case, CaseStatus
 from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.users.models import User
+from creditdesk.web.forms import form_id
 
 HOME_ROWS = 20
 SEARCH_ROWS = 25
@@ -114,9 +115,9 @@ def _matching(text: str) -> sa.ColumnElement[bool]:
         sa.func.lower(Account.number).like(pattern, escape="\\"),
         sa.func.lower(Account.name).like(pattern, escape="\\"),
     ]
-    number = text.upper().removeprefix("CS-")
-    if number.isdigit() and len(number) <= 18:
-        clauses.append(Case.id == int(number))
+    number = form_id(text.upper().removeprefix("CS-"))
+    if number is not None:
+        clauses.append(Case.id == number)
     return sa.or_(*clauses)
 
 

@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 from creditdesk.access.fields import view_for
 from creditdesk.api.deps import AppSettings, DbSession, Now, ReadSession
 from creditdesk.approvals import actions
+from creditdesk.approvals.schemas import ItemDecisionIn, ReassignIn
 from creditdesk.credits import decisions
 from creditdesk.credits.models import BillingCredit
 from creditdesk.errors import DomainError, ValidationFailed
 from creditdesk.users.models import User
 from creditdesk.web import approval_people, inbox
 from creditdesk.web.deps import Form, WebActor, WebUser, is_htmx
-from creditdesk.web.forms import field_errors
+from creditdesk.web.forms import field_errors, form_id, parse
 from creditdesk.web.render import flash, label, render, secure
 
 router = APIRouter(include_in_schema=False)
@@ -146,10 +147,11 @@ def decide(
         item, _ = inbox.approval_item(session, user, item_id)
         if choice not in _DECISIONS:
             raise ValidationFailed.on("decision", "choose Approve, Reject or Ask")
+        asked = parse(ItemDecisionIn, {"decision": choice, "comment": comment})
         common = {
             "credit_id": item.credit_id,
             "user": user,
-            "comment": comment,
+            "comment": asked.comment,
             "actor": actor,
             "now": now,
             "settings": settings,
@@ -301,13 +303,16 @@ def reassign(
     comment = form.get("comment", "").strip() or None
     try:
         _, credit = inbox.approval_item(session, user, item_id)
-        to_user = _user_id(form.get("assignee_id", ""))
+        asked = parse(
+            ReassignIn,
+            {"assignee_id": _user_id(form.get("assignee_id", "")), "comment": comment},
+        )
         new = actions.reassign(
             session,
             item_id=item_id,
-            to_user_id=to_user,
+            to_user_id=asked.assignee_id,
             user=user,
-            comment=comment,
+            comment=asked.comment,
             actor=actor,
             now=now,
             settings=settings,
@@ -331,9 +336,10 @@ def reassign(
 
 
 def _user_id(value: str) -> int:
-    if not value.strip().isdigit():
+    user_id = form_id(value)
+    if user_id is None:
         raise ValidationFailed.on("assignee_id", "choose who takes the item over")
-    return int(value)
+    return user_id
 
 
 def _back_to_inbox(request: Request, message: str) -> Response:

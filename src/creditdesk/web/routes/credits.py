@@ -29,7 +29,7 @@ from creditdesk.users.models import User
 from creditdesk.web import credit_form, timeline
 from creditdesk.web.approvers import describe_steps
 from creditdesk.web.deps import Form, WebActor, WebUser
-from creditdesk.web.forms import field_errors
+from creditdesk.web.forms import field_errors, form_id
 from creditdesk.web.render import flash, money, render, secure
 from creditdesk.web.routes.cases import render_case
 
@@ -257,6 +257,7 @@ def _open_question(
 
 
 def _int(value: str | None) -> int:
-    if value is None or not value.isdigit():
+    case_id = form_id(value)
+    if case_id is None:
         raise ValidationFailed.on("case_id", "the form names no case")
-    return int(value)
+    return case_id

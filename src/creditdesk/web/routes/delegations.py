@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 from creditdesk.api.deps import AppSettings, DbSession, Now, ReadSession
 from creditdesk.approvals import delegations
 from creditdesk.approvals.models import Delegation
+from creditdesk.approvals.schemas import DelegationIn
 from creditdesk.errors import DomainError, FieldIssue, ValidationFailed
 from creditdesk.users.models import Role, User
 from creditdesk.web import approval_people, inbox, queries
 from creditdesk.web.deps import Form, WebActor, WebUser
-from creditdesk.web.forms import field_errors
+from creditdesk.web.forms import field_errors, form_id, parse
 from creditdesk.web.render import flash, render, secure
 
 router = APIRouter(include_in_schema=False)
@@ -119,13 +120,22 @@ def create(
     values = {name: form.get(name, "").strip() for name in FIELDS}
     try:
         delegate, starts_at, ends_at = _parse(session, values)
+        asked = parse(
+            DelegationIn,
+            {
+                "delegate_id": delegate.id,
+                "starts_at": starts_at,
+                "ends_at": ends_at,
+                "reason": values["reason"] or None,
+            },
+        )
         created = delegations.create_delegation(
             session,
             user=session.get_one(User, user.id),
             delegate=delegate,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            reason=values["reason"] or None,
+            starts_at=asked.starts_at,
+            ends_at=asked.ends_at,
+            reason=asked.reason,
             by=user,
             actor=actor,
             now=now,
@@ -149,9 +159,8 @@ def create(
 
 def _parse(session: Session, values: dict[str, str]) -> tuple[User, datetime, datetime]:
     issues = []
-    delegate = None
-    if values["delegate_id"].isdigit():
-        delegate = session.get(User, int(values["delegate_id"]))
+    delegate_id = form_id(values["delegate_id"])
+    delegate = session.get(User, delegate_id) if delegate_id is not None else None
     if delegate is None:
         issues.append(FieldIssue("delegate_id", "choose who stands in for you"))
     first = _day(values["starts_at"], "starts_at", "the first day away", issues)

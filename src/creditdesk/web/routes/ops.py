@@ -4,21 +4,20 @@ cancelling an outbox message through the same service as
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from creditdesk.access.fields import view_for
 from creditdesk.api.deps import AppSettings, DbSession, Now, ReadSession
 from creditdesk.api.pagination import decode_cursor, next_cursor
 from creditdesk.audit import service as audit
-from creditdesk.errors import DomainError, ValidationFailed
+from creditdesk.errors import DomainError
 from creditdesk.outbox import operations
 from creditdesk.outbox.schemas import CommentIn
 from creditdesk.outbox.service import ENTITY_TYPE
 from creditdesk.users.models import User
 from creditdesk.web import ops_queries
 from creditdesk.web.deps import Form, WebActor, WebUser, safe_next
-from creditdesk.web.forms import field_errors
+from creditdesk.web.forms import field_errors, parse
 from creditdesk.web.queries import names_of
 from creditdesk.web.render import flash, render, secure
 
@@ -129,11 +128,7 @@ def cancel(
 
 def _comment(form: dict[str, str]) -> str:
     """The reason, checked as the API checks it (CommentIn)."""
-    try:
-        return CommentIn.model_validate({"comment": form.get("comment", "")}).comment
-    except ValidationError as exc:
-        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        raise ValidationFailed.on("comment", message) from None
+    return parse(CommentIn, {"comment": form.get("comment", "")}).comment
 
 
 def _refused(

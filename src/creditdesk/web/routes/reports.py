@@ -16,7 +16,7 @@ from creditdesk.users.models import Team
 from creditdesk.web import nav
 from creditdesk.web.dashboard import PANELS
 from creditdesk.web.deps import WebUser
-from creditdesk.web.forms import field_errors
+from creditdesk.web.forms import field_errors, form_id
 from creditdesk.web.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -98,13 +98,14 @@ def _parse(form: dict[str, str], today: date) -> dict:
     end = _date(form, "date_to") or today
     start = _date(form, "date_from") or end - timedelta(days=DASHBOARD_DAYS - 1)
     team = form["team"].strip()
-    if team and not team.isdigit():
+    team_id = form_id(team)
+    if team and team_id is None:
         raise ValidationFailed.on("team", "choose a team from the list")
     code = form["convert_to"].strip().upper()
     return {
         "date_from": start,
         "date_to": end,
-        "team_id": int(team) if team else None,
+        "team_id": team_id,
         "convert_to": code or None,
     }
 
