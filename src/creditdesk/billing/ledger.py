@@ -25,7 +25,12 @@ from creditdesk.billing.adapters import (
     VoidRequest,
     VoidResult,
 )
-from creditdesk.billing.models import LedgerEntry, LedgerMemo, MemoStatus
+from creditdesk.billing.models import (
+    LedgerEntry,
+    LedgerMemo,
+    MemoStatus,
+    memo_reference,
+)
 from creditdesk.clock import Clock
 from creditdesk.db import is_postgres, read_only, transaction
 from creditdesk.reconciliation.sources import VendorMemo
@@ -232,11 +237,6 @@ def _raise_and_apply(
 _MEMOS = LedgerMemo.__table__
 _INSERT_MEMO = sa.insert(_MEMOS).returning(_MEMOS.c.id)
 _INSERT_ENTRY = sa.insert(LedgerEntry.__table__)
-
-
-def memo_reference(memo_id: int) -> str:
-    """How a memo is named outside the ledger (``LedgerMemo.reference``)."""
-    return f"LM-{memo_id:08d}"
 
 
 def _account_by_number(session: Session, number: str) -> Account | None:

@@ -36,7 +36,13 @@ class LedgerMemo(Base):
 
     @property
     def reference(self) -> str:
-        return f"LM-{self.id:08d}"
+        return memo_reference(self.id)
+
+
+def memo_reference(memo_id: int) -> str:
+    """How ledger memo ``memo_id`` is named outside the ledger: a credit's
+    ``external_ref``, and what reconciliation matches on."""
+    return f"LM-{memo_id:08d}"
 
 
 class LedgerEntry(Base):

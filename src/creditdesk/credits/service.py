@@ -42,17 +42,10 @@ def get_credit(session: Session, credit_id: int, *, user: User) -> BillingCredit
     return visibility.load_credit(session, user, credit_id)
 
 
-def _account_locked(session: Session, account_id: int) -> Account:
-    # Credits on one account are judged one at a time, so two concurrent
-    # requests cannot both fit under the rolling cap.
-    account = session.get(Account, account_id, with_for_update=is_postgres(session))
-    if account is None:
-        raise NotFound(f"account {account_id} does not exist")
-    return account
-
-
-# The case, its account (row-locked as in _account_locked) and the policy
-# version in force, in one round trip; built once, bound per call.
+# The case, its account and the policy version in force, in one round trip;
+# built once, bound per call. On PostgreSQL the account row is locked: credits
+# on one account are judged one at a time, so two concurrent requests cannot
+# both fit under the rolling cap.
 _CASE_AND_ACCOUNT = (
     sa.select(Case, Account, policy.HEAD_VERSION, policy.HEAD_CHECKSUM)
     .join(Account, Account.id == Case.account_id)
@@ -95,9 +88,9 @@ def check_request(session: Session, data: CreditIn, requester: User) -> _Checked
     # A case the requester may not see is answered as one that does not exist.
     case = visibility.case_for_input(session, requester, data.case_id)
     if loaded is None:
-        account, head = _account_locked(session, case.account_id), None
-    else:
-        account, head = loaded.account, loaded.policy_head
+        # Only a case deleted between the two reads gets here.
+        raise NotFound(f"case {case.id} does not exist")
+    account, head = loaded.account, loaded.policy_head
     if data.currency != account.currency:
         raise ValidationFailed.on(
             "currency",
