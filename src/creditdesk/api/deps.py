@@ -131,19 +131,24 @@ def _admit(request: Request, principal: Principal) -> User:
     return user
 
 
+def _bearer_token(header: str) -> str | None:
+    """The token of a well-formed ``Bearer <token>`` header, else None."""
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def _cached_bearer(request: Request, now: datetime) -> Principal | None:
     """The principal of a well-formed bearer token in the cache, else None."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = _bearer_token(request.headers.get("authorization", ""))
+    if token is None:
         return None
     return request.app.state.token_cache.get(token, now=now)
 
 
 def _from_bearer(request: Request, header: str, now: datetime) -> Principal:
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = _bearer_token(header)
+    if token is None:
         log.warning("auth.rejected", reason="no_credentials", path=request.url.path)
         raise NotAuthenticated(
             "send an Authorization: Bearer <token> header or sign in"
