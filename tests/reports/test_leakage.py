@@ -4,11 +4,12 @@ from datetime import date
 
 from creditdesk.credits.models import CreditStatus
 from creditdesk.reports.filters import check_filters
-from creditdesk.reports.leakage import leakage
+from creditdesk.reports.leakage import GROUPED_INDEX, _grouped, leakage
 from creditdesk.reports.scope import scope_for
 from creditdesk.reports.settings import RoiBaselines
 from creditdesk.users.models import User
 from tests.reports.history import History
+from tests.reports.plans import sqlite_plan
 
 S = CreditStatus
 SUMMER = {"date_from": "2015-06-01", "date_to": "2015-07-31"}
@@ -100,3 +101,5 @@ def test_reading_the_whole_index_gives_the_same_figures(history, session):
 
     assert by_index == by_range
     assert len(by_index["by_team_month"]) == 10
+    if session.get_bind().dialect.name == "sqlite":
+        assert GROUPED_INDEX in sqlite_plan(session, _grouped(session, scope, True))
