@@ -77,3 +77,14 @@ def test_text_that_looks_like_a_formula_stays_text(history, client):
     book = openpyxl.load_workbook(io.BytesIO(response.content))
     cells = [row[0] for row in book["by_product"].iter_rows(min_row=2)]
     assert [(c.value, c.data_type) for c in cells] == [(formula, "s")]
+
+
+def test_text_that_looks_like_a_formula_is_quoted_in_csv(history, client):
+    formula = '=HYPERLINK("https://example.test","x")'
+    history.credit(
+        by=history.org.agent, amount=100, created="2015-01-10 10:00", product=formula
+    )
+    response = fetch(client, history, ".csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    products = [r["product"] for r in rows if r["table"] == "by_product"]
+    assert products == [f"'{formula}"]

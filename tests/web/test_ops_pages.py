@@ -348,11 +348,15 @@ def test_finding_amounts_follow_the_readers_field_levels(
     )
     assert hide.status_code == 200, hide.text
     try:
-        masked = browser_as("auditor").get(f"/ops/reconciliations/{run_id}").text
+        auditor = browser_as("auditor")
+        masked = auditor.get(f"/ops/reconciliations/{run_id}").text
+        export = auditor.get(f"/ops/reconciliations/{run_id}/findings.csv")
     finally:
         desk.client.delete(path, headers=desk.org.auth("admin"))
     full = browser_as("auditor").get(f"/ops/reconciliations/{run_id}").text
 
     assert f'<a href="/credits/{waiting.credit_id}">' in masked
     assert "43.21" not in masked and ">Ours<" not in masked
-    assert "GBP 43.21" in full and ">Ours<" in full
+    assert "4321" not in masked and "findings.csv" not in masked
+    assert export.status_code == 403 and "4321" not in export.text
+    assert "GBP 43.21" in full and ">Ours<" in full and "findings.csv" in full

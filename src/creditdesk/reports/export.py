@@ -42,8 +42,24 @@ def to_csv(report: Report) -> str:
     writer.writeheader()
     for table, rows in report.tables.items():
         for row in rows:
-            writer.writerow({"table": table} | row)
+            writer.writerow({"table": table} | _inert(row))
     return out.getvalue()
+
+
+# A spreadsheet opening a CSV runs a cell that starts with one of these as a
+# formula; a team or product named "=HYPERLINK(...)" must stay text.
+_FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def _inert(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        column: f"'{value}"
+        if isinstance(value, str)
+        and value.startswith(_FORMULA_STARTS)
+        and column not in _DECIMAL_COLUMNS
+        else value
+        for column, value in row.items()
+    }
 
 
 def to_json(report: Report) -> str:
