@@ -97,7 +97,7 @@ def publish(
         return 0
     event_id = uuid.uuid4().hex
     for sub_id in wanted:
-        outbox.enqueue(
+        outbox.enqueue_now(
             session,
             topic=TOPIC,
             payload={
@@ -108,7 +108,6 @@ def publish(
                 "data": data,
             },
             now=now,
-            flush=False,
         )
     return len(wanted)
 

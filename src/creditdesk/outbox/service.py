@@ -49,51 +49,35 @@ class Claim:
 
 
 def enqueue(
-    session: Session,
-    *,
-    topic: str,
-    payload: dict[str, Any],
-    now: datetime,
-    flush: bool = True,
+    session: Session, *, topic: str, payload: dict[str, Any], now: datetime
 ) -> OutboxMessage:
-    """Add a message to the outbox; it leaves only when the caller commits.
-
-    With ``flush=False`` the row is written with the rest of the transaction
-    and its id is not known until then: a hot path that does not need the
-    id saves a round of the unit of work.
-    """
-    message = OutboxMessage(
-        topic=topic,
-        payload=payload,
-        status=OutboxStatus.PENDING,
-        attempts=0,
-        available_at=now,
-        created_at=now,
-    )
+    """Add a message to the outbox and return it with its id; it leaves only
+    when the caller commits."""
+    message = OutboxMessage(**_pending(topic, payload, now))
     session.add(message)
-    if flush:
-        session.flush()
-        log.debug("outbox.enqueued", message_id=message.id, topic=topic)
+    session.flush()
+    log.debug("outbox.enqueued", message_id=message.id, topic=topic)
     return message
 
 
 def enqueue_now(
     session: Session, *, topic: str, payload: dict[str, Any], now: datetime
 ) -> None:
-    """``enqueue`` without an ORM object: one INSERT at once on the session's
-    connection, so in the caller's transaction all the same. For a hot path
-    that needs neither the message nor its id."""
-    session.connection().execute(
-        _ENQUEUE,
-        {
-            "topic": topic,
-            "payload": payload,
-            "status": OutboxStatus.PENDING,
-            "attempts": 0,
-            "available_at": now,
-            "created_at": now,
-        },
-    )
+    """``enqueue`` for a hot path that needs neither the message nor its id:
+    one INSERT at once on the session's connection, so in the caller's
+    transaction all the same, without an ORM object to flush."""
+    session.connection().execute(_ENQUEUE, _pending(topic, payload, now))
+
+
+def _pending(topic: str, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "topic": topic,
+        "payload": payload,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "available_at": now,
+        "created_at": now,
+    }
 
 
 _ENQUEUE = sa.insert(OutboxMessage.__table__)
