@@ -67,7 +67,6 @@ class Inbox:
     queued: list[WorkRow]
     show_amount: bool
     show_justification: bool
-    may_reassign: bool
 
 
 def require_approvals_user(user: User) -> None:
@@ -88,7 +87,6 @@ def inbox(session: Session, user: User, now: datetime) -> Inbox:
         queued=rows[len(mine) :],
         show_amount=view.can_read("amount"),
         show_justification=view.can_read("justification"),
-        may_reassign=user.role in REASSIGNERS,
     )
 
 
