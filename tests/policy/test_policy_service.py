@@ -289,3 +289,15 @@ def test_judge_leaves_out_the_credit_being_judged_again(session: Session) -> Non
 
     assert decision.outcome is Outcome.APPROVED
     assert decision.rule_ids == ["amount.within_auto_limit"]
+
+
+def test_a_comment_longer_than_the_audit_keeps_is_refused(session: Session) -> None:
+    before = service.active_policy(session, now=NOW)
+    text, _ = _harmless_document()
+    comment = "x" * (service.COMMENT_MAX + 1)
+
+    with pytest.raises(ValidationFailed) as caught:
+        service.apply_policy(session, text=text, actor=ACTOR, now=NOW, comment=comment)
+
+    assert caught.value.issues[0].field == "comment"
+    assert service.active_policy(session, now=NOW).version == before.version

@@ -118,6 +118,10 @@ def list_versions(session: Session, *, limit: int = 100) -> list[PolicyVersion]:
     )
 
 
+# Why a version changed is kept in the audit trail; a few paragraphs at most.
+COMMENT_MAX = 2000
+
+
 def apply_policy(
     session: Session,
     *,
@@ -128,9 +132,14 @@ def apply_policy(
 ) -> PolicyVersion:
     """Validate a YAML document and put it in force as the next version.
 
-    Raises ValidationFailed naming the YAML path at fault, or Conflict when
-    another version was applied at the same moment.
+    Raises ValidationFailed naming the YAML path at fault (or the comment,
+    when longer than the audit trail keeps), or Conflict when another version
+    was applied at the same moment.
     """
+    if comment is not None and len(comment) > COMMENT_MAX:
+        raise ValidationFailed.on(
+            "comment", f"a comment is at most {COMMENT_MAX} characters"
+        )
     policy = check_policy(session, text)
 
     previous = _latest(session)
