@@ -1,12 +1,9 @@
 """The administration API, for the admin role only: users, teams and their
 calendars, field permissions. Every change is audited."""
 
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from creditdesk.admin import service
 from creditdesk.admin.schemas import (
@@ -106,22 +103,16 @@ def update_user(
     next request: this process forgets its cached sign-ins once the change
     commits (other processes within `CREDITDESK_AUTH_CACHE_SECONDS`).
     """
-    updated, changed = service.update_user(
+    updated, _ = service.update_user(
         session,
         admin=user,
         user_id=user_id,
         changes=body.given(),
         actor=actor,
         now=now,
+        token_cache=request.app.state.token_cache,
     )
-    if changed & service.ACCESS_FIELDS:
-        _after_commit(session, request.app.state.token_cache.clear)
     return UserOut.of(updated)
-
-
-def _after_commit(session: Session, action: Callable[[], None]) -> None:
-    # Before the commit, a concurrent request could cache the old row again.
-    event.listen(session, "after_commit", lambda _session: action(), once=True)
 
 
 @router.get("/teams", responses=_FORBIDDEN)

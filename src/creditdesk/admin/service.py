@@ -11,12 +11,13 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from creditdesk.access import fields
 from creditdesk.access.models import FieldLevel
-from creditdesk.access.service import Permission, require
+from creditdesk.access.service import Permission, TokenCache, require
 from creditdesk.actors import Actor
 from creditdesk.approvals.calendar import DEFAULT_CALENDAR, CalendarIn
 from creditdesk.audit import service as audit
@@ -115,10 +116,14 @@ def update_user(
     changes: dict[str, object],
     actor: Actor,
     now: datetime,
+    token_cache: TokenCache | None = None,
 ) -> tuple[User, set[str]]:
     """Apply ``changes`` (the fields given) and return the user and the names
     of the fields that really changed. Refuses a reporting cycle, managing
-    oneself, and an administrator demoting or deactivating themselves."""
+    oneself, and an administrator demoting or deactivating themselves.
+
+    A change of role, team, manager or activity empties ``token_cache`` once
+    it commits, so the user's next request is judged as they now are."""
     require(admin, Permission.ADMINISTER)
     user = _user(session, user_id)
     before = _snapshot(user)
@@ -157,6 +162,11 @@ def update_user(
             now=now,
         )
         log.info("user.updated", user_id=user.id, fields=sorted(changed))
+    if token_cache is not None and changed.keys() & ACCESS_FIELDS:
+        # Only after the commit: before it, a concurrent request could cache
+        # the old row again.
+        cache = token_cache
+        event.listen(session, "after_commit", lambda _s: cache.clear(), once=True)
     return user, set(changed)
 
 

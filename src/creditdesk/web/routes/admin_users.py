@@ -2,12 +2,9 @@
 teams. The same schemas and services as the admin API, audited on channel
 web."""
 
-from collections.abc import Callable
-
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from creditdesk.admin import service
@@ -135,14 +132,13 @@ def update_user(
             changes=body.given(),
             actor=actor,
             now=now,
+            token_cache=request.app.state.token_cache,
         )
     except DomainError as exc:
         session.rollback()
         target = service.get_user(session, admin=user, user_id=user_id)
         errors = field_errors(exc, known=_EDIT_FIELDS | {"is_active"})
         return _edit_form(request, session, target, values, errors, status=exc.status)
-    if changed & service.ACCESS_FIELDS:
-        _after_commit(session, request.app.state.token_cache.clear)
     response = secure(RedirectResponse(f"/admin/users/{updated.id}", 303))
     message = f"User {updated.username} saved." if changed else "Nothing changed."
     return flash(request, response, message)
@@ -186,12 +182,6 @@ def _filed_under(error: DomainError, name: str) -> DomainError:
     if isinstance(error, Conflict) and not error.issues:
         return Conflict(error.detail, [FieldIssue(name, error.detail)])
     return error
-
-
-def _after_commit(session: Session, action: Callable[[], None]) -> None:
-    # As the API: forget cached sign-ins only once the change is committed,
-    # else a concurrent request could cache the old row again.
-    event.listen(session, "after_commit", lambda _session: action(), once=True)
 
 
 def _current(target: User) -> dict[str, str]:
