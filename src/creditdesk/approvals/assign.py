@@ -166,7 +166,7 @@ def _people(
         )
     if kind is ApproverKind.MANAGER:
         requester = session.get(User, credit.requested_by_id)
-        found = _manager_at(session, requester, approver.level)
+        found = manager_at(session, requester, approver.level)
         return [found] if found else []
     if kind is ApproverKind.APPROVER_MANAGER:
         # The top of the line has no manager; asking get() for a NULL key
@@ -181,7 +181,8 @@ def _people(
     return [by_name[name] for name in names if name in by_name]
 
 
-def _manager_at(session: Session, user: User | None, levels: int) -> User | None:
+def manager_at(session: Session, user: User | None, levels: int) -> User | None:
+    """``user``'s manager ``levels`` up the hierarchy, or None past its top."""
     current = user
     for _ in range(levels):
         if current is None or current.manager_id is None:

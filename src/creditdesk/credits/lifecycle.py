@@ -158,12 +158,15 @@ def _insert(session: Session, credit: BillingCredit) -> None:
     """Write a new credit with one INSERT on the session's connection and
     make it persistent in the session, as a flush would, for less work.
 
-    Every column is given a value first, so that nothing is left to expire
-    and load again; the version starts where the mapper's counter starts.
+    Every column is given a value first (its plain default, else None), so
+    that nothing is left to expire and load again; the version starts where
+    the mapper's counter starts.
     """
     for column in _COLUMNS:
         if column.key not in credit.__dict__:
-            setattr(credit, column.key, None)
+            default = column.default
+            plain = default is not None and default.is_scalar
+            setattr(credit, column.key, default.arg if plain else None)
     credit.version = 1
     values = {column.key: getattr(credit, column.key) for column in _COLUMNS}
     credit.id = session.connection().execute(_INSERT, values).scalar_one()

@@ -12,12 +12,10 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from creditdesk.approvals.assign import manager_at
 from creditdesk.policy.chains import Approver, ApproverKind, parse_approver
 from creditdesk.users.models import User
 from creditdesk.web.render import label
-
-# A manager chain is followed this far up at most, as a guard against cycles.
-_MAX_LEVELS = 10
 
 
 # TODO(web-preview): the preview names the policy's approver, not who
@@ -35,7 +33,7 @@ def _describe(session: Session, requester: User, step: str) -> str:
     except ValidationError:
         return step
     if approver.kind is ApproverKind.MANAGER:
-        manager = _manager_at(session, requester, approver.level)
+        manager = manager_at(session, requester, approver.level)
         if manager is None:
             return "a manager (none is set for you; the manager queue decides)"
         return f"{manager.display_name} ({label(manager.role).lower()})"
@@ -45,12 +43,3 @@ def _describe(session: Session, requester: User, step: str) -> str:
         sa.select(User.display_name).where(User.username.in_(approver.users))
     ).all()
     return ", ".join(names) or step
-
-
-def _manager_at(session: Session, user: User, levels: int) -> User | None:
-    current: User | None = user
-    for _ in range(min(levels, _MAX_LEVELS)):
-        if current is None or current.manager_id is None:
-            return None
-        current = session.get(User, current.manager_id)
-    return current
