@@ -9,12 +9,14 @@ from itertools import pairwise
 
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from creditdesk import migrations
 from creditdesk.actors import Actor, Channel
 from creditdesk.audit import service as audit
-from creditdesk.audit.chain import GENESIS
+from creditdesk.audit.chain import GENESIS, encode_entry, entry_hash, format_instant
 from creditdesk.audit.models import AuditChainHead, AuditEntry
 from creditdesk.db import make_session_factory, transaction
 from creditdesk.errors import ValidationFailed
@@ -277,6 +279,9 @@ def test_the_head_row_is_created_when_the_schema_lacks_it(
     new_database: FreshDatabase,
 ) -> None:
     with new_database("0001") as engine:
+        # The seal itself without the seed of 0002: in Python on SQLite, in
+        # the commit trigger on PostgreSQL.
+        install_seal_trigger(engine)
         factory = make_session_factory(engine)
         build_chain(factory, transactions=2, per_transaction=2)
 
@@ -286,6 +291,50 @@ def test_the_head_row_is_created_when_the_schema_lacks_it(
 
     assert (head.id, head.seq) == (1, 4)
     assert result == audit.VerifyResult(True, 4, None, None)
+
+
+def test_each_stored_hash_is_the_documented_encoding(fresh_engine: Engine) -> None:
+    # PostgreSQL hashes in its commit trigger, SQLite in Python: both must
+    # give what encode_entry() gives for the stored columns.
+    build_chain(make_session_factory(fresh_engine))
+
+    with fresh_engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(AuditEntry.__table__).order_by(AuditEntry.seq)
+        ).all()
+
+    assert len(rows) == 12
+    for row in rows:
+        fields = row._asdict()
+        digest = fields.pop("hash")
+        fields["occurred_at"] = format_instant(fields["occurred_at"])
+        assert entry_hash(encode_entry(**fields)) == digest
+
+
+@pytest.mark.postgres
+def test_entries_left_unsealed_fail_verification(
+    new_database: FreshDatabase,
+) -> None:
+    # A schema short of the sealing trigger keeps the queued entries; the
+    # check must not call such a chain intact.
+    with new_database("0002") as engine:
+        build_chain(make_session_factory(engine), transactions=1, per_transaction=2)
+        result = audit.verify(engine)
+
+    assert not result.ok
+    assert result.problem is not None
+    assert result.problem.startswith("2 committed entries were never sealed")
+
+
+def install_seal_trigger(engine: Engine) -> None:
+    """Migration 0003's trigger alone, on a schema migrated short of it."""
+    if engine.dialect.name != "postgresql":
+        return
+    scripts = ScriptDirectory.from_config(migrations.alembic_config(str(engine.url)))
+    module = scripts.get_revision("0003").module
+    with engine.begin() as connection:
+        connection.execute(sa.text(module.SEAL_FUNCTION))
+        connection.execute(sa.text(module.SEAL_TRIGGER))
 
 
 def test_diff_keeps_only_changed_fields() -> None:

@@ -38,3 +38,26 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(sa.BigInteger)
     hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AuditPending(Base):
+    """An entry waiting for its transaction's COMMIT, on PostgreSQL only.
+
+    A deferred trigger (migration 0003) seals each row into the chain as the
+    transaction commits and deletes it, so the table is empty outside an
+    open transaction; SQLite seals in Python and never writes here. The
+    columns are those of :class:`AuditEntry` that the sealer does not set.
+    """
+
+    __tablename__ = "audit_pending"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = utcnow_column()
+    actor_id: Mapped[int | None] = mapped_column(BigId)
+    actor_name: Mapped[str] = mapped_column(sa.String(100))
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    entity_type: Mapped[str] = mapped_column(sa.String(40))
+    entity_id: Mapped[str] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    changes: Mapped[str] = mapped_column(sa.Text)
+    reason: Mapped[str | None] = mapped_column(sa.Text)

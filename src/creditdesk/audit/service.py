@@ -1,11 +1,13 @@
 """Record changes in the audit trail and read them back.
 
-record() only buffers an entry on the session. A ``before_commit`` listener
-seals the buffered entries into the hash chain just before COMMIT: it locks
-the single chain-head row, numbers the entries, hashes each over its
-predecessor's hash and inserts them, so the lock that orders every append is
-held only for the seal and the commit. On SQLite every transaction already
-starts with BEGIN IMMEDIATE (see creditdesk.db), which serialises the seals.
+record() only buffers an entry on the session; a ``before_commit`` listener
+hands the buffered entries to the chain, whose single head row orders every
+append. On PostgreSQL they are queued in ``audit_pending`` and a deferred
+trigger seals them inside the COMMIT (migration 0003), so the head's lock is
+held without waiting on this process at all. On SQLite, where every
+transaction already holds the write lock from BEGIN IMMEDIATE (see
+creditdesk.db), the listener numbers the entries, hashes each over its
+predecessor's hash and inserts them itself.
 
 Entries recorded inside a savepoint that is rolled back are dropped with it;
 nothing is written if the transaction rolls back.
@@ -14,11 +16,12 @@ nothing is written if the transaction rolls back.
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
 from creditdesk.actors import Actor
@@ -174,7 +177,11 @@ def _seal_pending(session: Session) -> None:
         return
     # The caller's own changes go first, so the head lock is taken last.
     session.flush()
-    _seal(session, session.info.pop(_PENDING))
+    pending = session.info.pop(_PENDING)
+    if is_postgres(session):
+        _queue(session, pending)
+    else:
+        _seal(session, pending)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -203,47 +210,43 @@ def _within(scope: SessionTransaction | None, transaction: SessionTransaction) -
     return False
 
 
+def _queue(session: Session, pending: list[_Pending]) -> None:
+    """Leave ``pending`` to the trigger that seals it as COMMIT runs."""
+    queued_at = datetime.now(UTC)
+    rows = [_fields(entry, entry.occurred_at or queued_at) for entry in pending]
+    # One statement of column arrays, whatever the count: the same text every
+    # time, and one round trip where executemany() would open a pipeline.
+    columns = {name: [row[name] for row in rows] for name in _QUEUED_COLUMNS}
+    session.connection().execute(_QUEUE_ENTRIES, columns)
+    log.debug("audit.queued", entries=len(rows))
+
+
 def _seal(session: Session, pending: list[_Pending]) -> None:
-    """Chain ``pending`` onto the head and insert it, under the head's lock."""
-    seq, prev_hash = _lock_head(session)
+    """Chain ``pending`` onto the head and insert it, under the write lock."""
+    connection = session.connection()
+    seq, prev_hash = _head(connection)
     first_seq = seq + 1
     sealed_at = datetime.now(UTC)
 
     rows = []
     for entry in pending:
         seq += 1
-        occurred_at = entry.occurred_at or sealed_at
-        digest = entry_hash(
-            encode_entry(
-                seq=seq,
-                prev_hash=prev_hash,
-                occurred_at=format_instant(occurred_at),
-                actor_id=entry.actor_id,
-                actor_name=entry.actor_name,
-                channel=entry.channel,
-                entity_type=entry.entity_type,
-                entity_id=entry.entity_id,
-                action=entry.action,
-                changes=entry.changes,
-                reason=entry.reason,
-            )
-        )
-        rows.append(_row(entry, seq, occurred_at, prev_hash, digest))
+        fields = _fields(entry, entry.occurred_at or sealed_at)
+        encoded = {**fields, "occurred_at": format_instant(fields["occurred_at"])}
+        digest = entry_hash(encode_entry(seq=seq, prev_hash=prev_hash, **encoded))
+        rows.append({**fields, "seq": seq, "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
 
     # Every change is flushed by now (see _seal_pending), so the chain's own
     # statements run on the connection, below the ORM's execution layer.
-    connection = session.connection()
     connection.execute(_INSERT_ENTRIES, rows)
     connection.execute(_MOVE_HEAD, {"seq": seq, "hash": prev_hash})
     log.debug("audit.sealed", first_seq=first_seq, last_seq=seq)
 
 
-def _row(
-    entry: _Pending, seq: int, occurred_at: datetime, prev_hash: str, digest: str
-) -> dict[str, object]:
+def _fields(entry: _Pending, occurred_at: datetime) -> dict[str, Any]:
+    """The columns an entry brings; the chain adds seq, prev_hash and hash."""
     return {
-        "seq": seq,
         "occurred_at": occurred_at,
         "actor_id": entry.actor_id,
         "actor_name": entry.actor_name,
@@ -253,33 +256,56 @@ def _row(
         "action": entry.action,
         "changes": entry.changes,
         "reason": entry.reason,
-        "prev_hash": prev_hash,
-        "hash": digest,
     }
 
 
-def _lock_head(session: Session) -> tuple[int, str]:
-    """The head's (seq, hash), row-locked until the commit on PostgreSQL."""
-    connection = session.connection()
-    row = connection.execute(_LOCK_HEAD).first()
+def _head(connection: sa.Connection) -> tuple[int, str]:
+    """The head's (seq, hash); the caller holds SQLite's write lock."""
+    row = connection.execute(_READ_HEAD).first()
     if row is None:
         # Migration 0002 seeds the head; this covers a schema built otherwise.
-        # ON CONFLICT makes two first writers agree instead of one failing.
-        dialect = postgresql if is_postgres(session) else sqlite
-        seed = dialect.insert(_HEAD).values(id=HEAD_ID, seq=0, hash=GENESIS)
+        seed = sqlite.insert(_HEAD).values(id=HEAD_ID, seq=0, hash=GENESIS)
         connection.execute(seed.on_conflict_do_nothing())
-        row = connection.execute(_LOCK_HEAD).one()
+        row = connection.execute(_READ_HEAD).one()
     return row.seq, row.hash
 
 
-# Each commit that changed anything runs these: built once, bound per call.
+# Each commit that changed anything runs some of these: built once, bound
+# per call.
 _HEAD = AuditChainHead.__table__
-_LOCK_HEAD = (
-    sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
-)
+_READ_HEAD = sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID)
 _MOVE_HEAD = (
     sa.update(_HEAD)
     .where(_HEAD.c.id == HEAD_ID)
     .values(seq=sa.bindparam("seq"), hash=sa.bindparam("hash"))
 )
 _INSERT_ENTRIES = sa.insert(AuditEntry.__table__)
+
+# PostgreSQL: the entries as one array per column, unnested in their order.
+_QUEUED_COLUMNS = (
+    "occurred_at",
+    "actor_id",
+    "actor_name",
+    "channel",
+    "entity_type",
+    "entity_id",
+    "action",
+    "changes",
+    "reason",
+)
+_QUEUE_ENTRIES = sa.text("""
+    INSERT INTO audit_pending (occurred_at, actor_id, actor_name, channel,
+                               entity_type, entity_id, action, changes, reason)
+    SELECT occurred_at, actor_id, actor_name, channel,
+           entity_type, entity_id, action, changes, reason
+    FROM unnest(
+        CAST(:occurred_at AS timestamptz[]), CAST(:actor_id AS bigint[]),
+        CAST(:actor_name AS text[]), CAST(:channel AS text[]),
+        CAST(:entity_type AS text[]), CAST(:entity_id AS text[]),
+        CAST(:action AS text[]), CAST(:changes AS text[]),
+        CAST(:reason AS text[])
+    ) WITH ORDINALITY AS e (occurred_at, actor_id, actor_name, channel,
+                            entity_type, entity_id, action, changes, reason,
+                            position)
+    ORDER BY position
+""")

@@ -110,6 +110,8 @@ class _Head:
     hash: str | None
     max_seq: int | None
     min_seq: int | None
+    # Committed yet never sealed: PostgreSQL's sealing trigger is missing.
+    unsealed: int = 0
 
 
 def _head(raw: Any) -> _Head:
@@ -121,11 +123,12 @@ def _head(raw: Any) -> _Head:
         "SELECT (SELECT seq FROM audit_chain_head WHERE id = 1),"
         " (SELECT hash FROM audit_chain_head WHERE id = 1),"
         " (SELECT max(seq) FROM audit_entries),"
-        " (SELECT min(seq) FROM audit_entries)"
+        " (SELECT min(seq) FROM audit_entries),"
+        " (SELECT count(*) FROM audit_pending)"
     )
-    seq, hash_, max_seq, min_seq = cursor.fetchone()
+    seq, hash_, max_seq, min_seq, unsealed = cursor.fetchone()
     cursor.close()
-    return _Head(seq, hash_, max_seq, min_seq)
+    return _Head(seq, hash_, max_seq, min_seq, unsealed)
 
 
 def _parts(
@@ -182,6 +185,12 @@ def _counter(progress: Progress | None, total: int) -> Callable[[int], None]:
 
 def _conclude(segments: list[Segment], head: _Head) -> VerifyResult:
     """Stitch the ranges in seq order from the genesis, then check the head."""
+    if head.unsealed:
+        problem = (
+            f"{head.unsealed} committed entries were never sealed into the chain "
+            "(is the database migrated to the latest revision?)"
+        )
+        return VerifyResult(False, 0, None, problem)
     checked, expected, last = 0, 1, GENESIS
     for segment in segments:
         if segment.first_seq is None:

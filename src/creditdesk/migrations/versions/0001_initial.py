@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 06:23:24.016695
+Create Date: 2026-12-04 08:21:50.697319
 """
 
 from collections.abc import Sequence
@@ -103,6 +103,29 @@ def upgrade() -> None:
             batch_op.f("ix_audit_entries_occurred_at"), ["occurred_at"], unique=False
         )
 
+    op.create_table(
+        "audit_pending",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "actor_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("actor_name", sa.String(length=100), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("entity_type", sa.String(length=40), nullable=False),
+        sa.Column("entity_id", sa.String(length=64), nullable=False),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("changes", sa.Text(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_pending")),
+    )
     op.create_table(
         "field_permissions",
         sa.Column(
@@ -1460,6 +1483,7 @@ def downgrade() -> None:
 
     op.drop_table("inbox_events")
     op.drop_table("field_permissions")
+    op.drop_table("audit_pending")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_entries_occurred_at"))
         batch_op.drop_index("ix_audit_entries_entity")
