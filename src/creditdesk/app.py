@@ -1,8 +1,9 @@
 """The FastAPI application: routers, error handlers, the web console and the
 embedded worker."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import fastapi_offline
@@ -21,6 +22,7 @@ from creditdesk.accounts import endpoints as accounts
 from creditdesk.admin import endpoints as admin
 from creditdesk.api import problems
 from creditdesk.api.middleware import RequestIdMiddleware
+from creditdesk.api.traffic import Traffic, TrafficMiddleware
 from creditdesk.approvals import endpoints as approvals
 from creditdesk.audit import endpoints as audit
 from creditdesk.auth import endpoints as auth
@@ -76,7 +78,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = None
         if start_worker:
-            worker = Worker(app.state.session_factory, clock=clock, settings=settings)
+            worker = Worker(
+                app.state.session_factory,
+                clock=clock,
+                settings=settings,
+                give_way=_give_way(app.state.traffic, settings),
+            )
             worker.start()
         try:
             yield
@@ -103,7 +110,9 @@ def create_app(
     app.state.roi_baselines = RoiBaselines()
     field_cache.configure(settings.field_cache_seconds)
 
+    app.state.traffic = Traffic()
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(TrafficMiddleware, traffic=app.state.traffic)
     problems.install(app)
     web_errors.install(app)
     for router in ROUTERS:
@@ -112,6 +121,14 @@ def create_app(
     _add_docs(app)
     _add_console(app)
     return app
+
+
+def _give_way(traffic: Traffic, settings: Settings) -> Callable[[], None] | None:
+    """What the embedded worker does before each message (see api.traffic)."""
+    longest = settings.embedded_worker_yield_ms / 1000
+    if longest <= 0:
+        return None
+    return partial(traffic.wait_for_quiet, longest)
 
 
 def _add_console(app: FastAPI) -> None:

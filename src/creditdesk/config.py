@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     # The built-in worker polls the outbox this often when it finds nothing to do.
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     worker_batch_size: int = Field(default=20, ge=1, le=500)
+    # The worker inside `creditdesk serve` waits up to this long before each
+    # message while requests are in flight (see api.traffic); 0: never waits.
+    embedded_worker_yield_ms: int = Field(default=50, ge=0, le=1000)
     worker_lease_seconds: int = Field(default=60, ge=5)
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_backoff_base_seconds: float = Field(default=2.0, gt=0)

@@ -9,7 +9,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,7 +50,10 @@ class Worker:
         name: str | None = None,
         handlers: Mapping[str, Handler] | None = None,
         periodic: Sequence[Periodic] | None = None,
+        give_way: Callable[[], None] | None = None,
     ) -> None:
+        """``give_way`` runs before each message: a worker sharing its
+        process with the API waits there for the requests in flight."""
         # A worker built for a chosen set of topics runs only what it is
         # given; the default worker also runs the timed jobs.
         if periodic is None:
@@ -62,6 +65,7 @@ class Worker:
         self._clock = clock
         self._settings = settings
         self._handlers = dict(handlers)
+        self._give_way = give_way
         # The suffix keeps two workers started with the same name from
         # settling each other's leases.
         label = (name or f"{socket.gethostname()}-{os.getpid()}")[:_NAME_CHARS]
@@ -82,6 +86,8 @@ class Worker:
 
         processed = 0
         for index, claim in enumerate(claims):
+            if self._give_way is not None:
+                self._give_way()
             if self._stopping.is_set():
                 self._release(claims[index:])
                 break
