@@ -168,13 +168,12 @@ def list_invoices(
     within a range of days (both included)."""
     require(user, Permission.MANAGE_ACCOUNTS)
     query = sa.select(Invoice).order_by(Invoice.id.desc()).limit(limit)
-    conditions = (
-        (before_id, Invoice.id < before_id),
-        (account_id, Invoice.account_id == account_id),
-        (issued_from, Invoice.issued_on >= issued_from),
-        (issued_to, Invoice.issued_on <= issued_to),
-    )
-    for value, condition in conditions:
-        if value is not None:
-            query = query.where(condition)
+    if before_id is not None:
+        query = query.where(Invoice.id < before_id)
+    if account_id is not None:
+        query = query.where(Invoice.account_id == account_id)
+    if issued_from is not None:
+        query = query.where(Invoice.issued_on >= issued_from)
+    if issued_to is not None:
+        query = query.where(Invoice.issued_on <= issued_to)
     return list(session.scalars(query))
