@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk.access import service as access
+from creditdesk.accounts.models import Account
 from creditdesk.actors import Actor, Channel
 from creditdesk.app import create_app
-from creditdesk.accounts.models import Account
 from creditdesk.approvals.models import ApprovalRequest, ApprovalStep, WorkItem
 from creditdesk.audit import service as audit
 from creditdesk.audit.models import AuditEntry
