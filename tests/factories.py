@@ -67,6 +67,7 @@ def make_account(
     *,
     currency: str = "GBP",
     status: AccountStatus = AccountStatus.ACTIVE,
+    team: Team | None = None,
 ) -> Account:
     return accounts.create_account(
         session,
@@ -74,6 +75,7 @@ def make_account(
         currency=currency,
         number=unique("ACC"),
         status=status,
+        team_id=team.id if team else None,
         actor=TEST_ACTOR,
         now=now(),
     )

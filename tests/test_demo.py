@@ -12,6 +12,7 @@ from creditdesk.cases.models import Case, CaseStatus, CaseType
 from creditdesk.db import transaction
 from creditdesk.demo import service as demo
 from creditdesk.demo.service import DemoOrg, build_demo
+from creditdesk.invoices.models import Invoice
 from creditdesk.users.models import Role, Team, User
 
 NOW = datetime(2025, 5, 2, 8, 0, tzinfo=UTC)
@@ -30,7 +31,7 @@ def _counts(session_factory: sessionmaker[Session]) -> dict[str, int]:
                 sa.select(sa.func.count()).select_from(model)
             )
             or 0
-            for model in (User, Team, Account, Contract, Case, AuditEntry)
+            for model in (User, Team, Account, Contract, Case, Invoice, AuditEntry)
         }
 
 
@@ -98,6 +99,45 @@ def test_the_demo_accounts_mix_currencies_statuses_and_contracts(
     assert {a.currency for a in org.accounts} == {"GBP", "EUR"}
     assert sum(a.status == AccountStatus.SUSPENDED for a in org.accounts) == 2
     assert len(ids) - len(contracted) == 1
+
+
+def test_each_team_looks_after_half_the_accounts_and_each_is_invoiced(
+    session_factory: sessionmaker[Session],
+) -> None:
+    org = _build(session_factory)
+    ids = [account.id for account in org.accounts]
+
+    with session_factory() as session:
+        teams = dict(
+            session.execute(
+                sa.select(Team.name, sa.func.count())
+                .join(Account, Account.team_id == Team.id)
+                .where(Account.id.in_(ids))
+                .group_by(Team.name)
+            ).all()
+        )
+        invoices = session.scalars(
+            sa.select(Invoice).where(Invoice.account_id.in_(ids))
+        ).all()
+        overcharged = session.scalar(
+            sa.select(Invoice.issued_on).where(Invoice.reference == "INV-1001-0042")
+        )
+
+    assert teams == {"Billing North": 10, "Billing South": 10}
+    # Another test may have built the demo first, on another day: the
+    # references, not the dates, make an account's three invoices.
+    per_account: dict[int, list] = {}
+    for invoice in invoices:
+        per_account.setdefault(invoice.account_id, []).append(invoice.issued_on)
+    assert sorted(per_account) == sorted(ids)
+    for days in per_account.values():
+        days.sort()
+        assert len(days) == 3 and {day.day for day in days} == {1}
+        assert days[0] < days[1] < days[2]
+        assert (days[2] - days[0]).days < 62
+    # The disputed invoice is its account's latest.
+    demo_1001 = next(a.id for a in org.accounts if a.number == "DEMO-1001")
+    assert overcharged == max(per_account[demo_1001])
 
 
 def test_the_overcharge_case_is_ready_for_a_ten_pound_credit(

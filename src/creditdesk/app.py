@@ -34,6 +34,7 @@ from creditdesk.db import create_engine, make_session_factory
 from creditdesk.events import endpoints as events
 from creditdesk.inbox import endpoints as inbox
 from creditdesk.inbox.settings import InboxSettings
+from creditdesk.invoices import endpoints as invoices
 from creditdesk.outbox import endpoints as outbox
 from creditdesk.outbox.worker import Worker
 from creditdesk.reconciliation import endpoints as reconciliation
@@ -49,6 +50,7 @@ WEB_STATIC = Path(__file__).parent / "web" / "static"
 ROUTERS: list[APIRouter] = [
     auth.router,
     accounts.router,
+    invoices.router,
     cases.router,
     credits.router,
     sharing.router,

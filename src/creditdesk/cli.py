@@ -37,6 +37,7 @@ from creditdesk.config import Settings, get_settings
 from creditdesk.demo.cli import write_scaled_history
 from creditdesk.demo.service import DEMO_PASSWORD, build_demo, give_passwords
 from creditdesk.integrations import cli as fake_billing_cli
+from creditdesk.invoices import cli as invoices_cli
 from creditdesk.logs import configure_logging
 from creditdesk.outbox import cli as outbox_cli
 from creditdesk.outbox.worker import Worker
@@ -64,6 +65,7 @@ app.add_typer(audit_cli.app, name="audit")
 app.add_typer(outbox_cli.app, name="outbox")
 app.add_typer(fake_billing_cli.app, name="fake-billing")
 app.add_typer(reports_cli.app, name="reports")
+app.add_typer(invoices_cli.app, name="invoices")
 app.command("reconcile")(reconcile)
 
 

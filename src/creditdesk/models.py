@@ -22,6 +22,7 @@ from creditdesk.db import Base
 from creditdesk.events.models import EventDelivery, EventSubscription
 from creditdesk.idempotency.models import IdempotencyRecord
 from creditdesk.inbox.models import InboxEvent
+from creditdesk.invoices.models import Invoice
 from creditdesk.outbox.models import OutboxMessage
 from creditdesk.policy.models import PolicyVersion
 from creditdesk.reconciliation.models import ReconciliationFinding, ReconciliationRun
@@ -47,6 +48,7 @@ __all__ = [
     "FieldPermission",
     "IdempotencyRecord",
     "InboxEvent",
+    "Invoice",
     "LedgerEntry",
     "LedgerMemo",
     "OutboxMessage",

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from creditdesk.access import service as access
+from creditdesk.accounts.models import Account
 from creditdesk.actors import Actor, Channel
 from creditdesk.app import create_app
 from creditdesk.approvals.models import ApprovalRequest, ApprovalStep, WorkItem
@@ -33,6 +34,7 @@ from creditdesk.demo.history_plan import Planner
 from creditdesk.demo.history_rows import Ids
 from creditdesk.demo.history_time import Stamps
 from creditdesk.demo.history_write import ORDER
+from creditdesk.invoices.models import Invoice
 from creditdesk.outbox.models import OutboxMessage
 from creditdesk.policy.engine import Decision
 from creditdesk.policy.schemas import default_policy_text, parse_policy
@@ -470,3 +472,14 @@ def test_the_service_raises_new_credits_on_top_of_the_history(
 
     assert response.status_code == 201, response.text
     assert response.json()["id"] == last_id + 1
+
+
+def test_the_accounts_have_teams_and_invoices_for_the_leakage_shares(
+    history: Written,
+) -> None:
+    accounts = _all(history, Account)
+    invoices = _all(history, Invoice)
+
+    assert all(a.team_id is not None for a in accounts)
+    assert {i.issued_on.day for i in invoices} == {1}
+    assert len({i.account_id for i in invoices}) >= 0.9 * len(accounts)

@@ -17,6 +17,7 @@ from creditdesk.approvals.models import (
 from creditdesk.cases.models import Case, CaseStatus, CaseType
 from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.db import transaction
+from creditdesk.invoices.models import Invoice
 from creditdesk.reconciliation.models import (
     FindingKind,
     ReconciliationFinding,
@@ -129,6 +130,29 @@ class History:
             session.add(credit)
             session.flush()
             return credit.id
+
+    def account(self, *, currency: str = "GBP", team_id: int | None = None) -> int:
+        """A further account, of ``team_id`` (None: of no team)."""
+        with transaction(self.factory) as session:
+            account = make_account(session, currency=currency)
+            account.team_id = team_id
+            return account.id
+
+    def invoice(
+        self, *, account_id: int, amount: int, issued: str, currency: str = "GBP"
+    ) -> None:
+        """An invoice issued on the day ``issued`` (``2015-06-01``)."""
+        with transaction(self.factory) as session:
+            session.add(
+                Invoice(
+                    account_id=account_id,
+                    reference=unique("INV"),
+                    issued_on=date.fromisoformat(issued),
+                    amount_minor=amount,
+                    currency=currency,
+                    created_at=at(issued + " 00:00"),
+                )
+            )
 
     def request(self, credit_id: int, *, created: str) -> None:
         with transaction(self.factory) as session:

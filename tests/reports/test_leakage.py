@@ -81,7 +81,7 @@ def test_posted_compliant_and_flagged_by_team_and_month(history, report):
         ("2015-07", "compliant", "GBP", 1, "1.00"),
     ]
     assert {r["team_id"] for r in body["tables"]["by_team_month"]} == {history.team_id}
-    assert "no invoice amounts" in body["notes"][0]
+    assert "share of the revenue billed" in body["notes"][0]
 
 
 def test_reading_the_whole_index_gives_the_same_figures(history, session):

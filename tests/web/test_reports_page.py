@@ -107,3 +107,23 @@ def test_signed_out_visitors_are_sent_to_sign_in(client_for):
     page = client_for(None).get("/reports", follow_redirects=False)
     assert page.status_code == 303
     assert page.headers["location"].startswith("/sign-in")
+
+
+def test_the_leakage_panel_shows_each_team_s_share_of_billed_revenue(
+    client_for, session_factory
+):
+    history = History.new(session_factory)
+    write(history)
+    account = history.account(team_id=history.team_id)
+    history.invoice(account_id=account, amount=80_000, issued="2015-01-01")
+    finance = person_for(session_factory, history.org.finance)
+
+    page = client_for(finance).get(
+        "/reports", params={"team": history.team_id, **JANUARY}
+    )
+
+    assert "Posted credits as a share of billed revenue" in page.text
+    # 20.00 of 800.00 GBP is 2.50%.
+    cells = re.sub(r"\s+", " ", page.text)
+    assert '<td class="num">20.00</td> <td class="num">800.00</td> ' in cells
+    assert '<td class="num">2.50</td>' in cells

@@ -3,7 +3,13 @@ from fastapi import APIRouter, status
 from creditdesk.access.service import Permission, require
 from creditdesk.accounts import service
 from creditdesk.accounts.models import Contract
-from creditdesk.accounts.schemas import AccountIn, AccountOut, ContractIn, ContractOut
+from creditdesk.accounts.schemas import (
+    AccountIn,
+    AccountOut,
+    AccountPatch,
+    ContractIn,
+    ContractOut,
+)
 from creditdesk.api.deps import CurrentActor, CurrentUser, DbSession, Now
 from creditdesk.errors import ValidationFailed
 from creditdesk.money import MoneyError, format_amount, parse_amount
@@ -42,8 +48,26 @@ def create_account(
         number=body.number,
         billing_system=body.billing_system,
         external_account_id=body.external_account_id,
+        team_id=body.team_id,
         actor=actor,
         now=now,
+    )
+    return AccountOut.model_validate(account)
+
+
+@router.patch("/accounts/{account_id}")
+def patch_account(
+    account_id: int,
+    body: AccountPatch,
+    session: DbSession,
+    user: CurrentUser,
+    actor: CurrentActor,
+    now: Now,
+) -> AccountOut:
+    """Move an account to another team (finance and admins); audited."""
+    require(user, Permission.MANAGE_ACCOUNTS)
+    account = service.move_account(
+        session, account_id=account_id, team_id=body.team_id, actor=actor, now=now
     )
     return AccountOut.model_validate(account)
 

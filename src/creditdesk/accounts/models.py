@@ -41,6 +41,9 @@ class Account(Base):
         str_enum(BillingSystem, "billing_system"), default=BillingSystem.LEDGER
     )
     external_account_id: Mapped[str | None] = mapped_column(sa.String(100))
+    # The team that looks after the customer: the leakage report counts the
+    # account's invoices as that team's billed revenue. None: no team's.
+    team_id: Mapped[int | None] = mapped_column(sa.ForeignKey("teams.id"), index=True)
     created_at: Mapped[datetime] = utcnow_column()
 
 

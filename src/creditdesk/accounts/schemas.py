@@ -22,8 +22,21 @@ class AccountIn(BaseModel):
     number: str | None = Field(default=None, min_length=1, max_length=40)
     billing_system: BillingSystem = BillingSystem.LEDGER
     external_account_id: str | None = Field(default=None, max_length=100)
+    team_id: int | None = Field(
+        default=None,
+        description="The team that looks after the customer; the leakage "
+        "report counts the account's invoices as its billed revenue.",
+    )
 
     _currency = field_validator("currency")(check_currency)
+
+
+class AccountPatch(BaseModel):
+    """Move the account to another team (``null``: to no team)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    team_id: int | None
 
 
 class AccountOut(BaseModel):
@@ -36,6 +49,7 @@ class AccountOut(BaseModel):
     status: AccountStatus
     billing_system: BillingSystem
     external_account_id: str | None
+    team_id: int | None
     created_at: datetime
 
 

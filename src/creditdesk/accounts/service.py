@@ -18,6 +18,7 @@ from creditdesk.audit import service as audit
 from creditdesk.errors import Conflict, NotFound, ValidationFailed
 from creditdesk.money import MoneyError, currency_exponent
 from creditdesk.policy import service as policy
+from creditdesk.users.models import Team
 
 
 def get_account(session: Session, account_id: int) -> Account:
@@ -46,11 +47,13 @@ def create_account(
     billing_system: BillingSystem = BillingSystem.LEDGER,
     external_account_id: str | None = None,
     status: AccountStatus = AccountStatus.ACTIVE,
+    team_id: int | None = None,
 ) -> Account:
     try:
         currency_exponent(currency)
     except MoneyError as error:
         raise ValidationFailed.on("currency", str(error)) from None
+    _check_team(session, team_id)
     number = number or f"ACC-{secrets.token_hex(4).upper()}"
     taken = session.scalar(sa.select(Account.id).where(Account.number == number))
     if taken is not None:
@@ -67,6 +70,7 @@ def create_account(
         status=status,
         billing_system=billing_system,
         external_account_id=external_account_id,
+        team_id=team_id,
         created_at=now,
     )
     session.add(account)
@@ -83,10 +87,45 @@ def create_account(
             "currency": (None, currency),
             "status": (None, status),
             "billing_system": (None, billing_system),
+            "team_id": (None, team_id),
         },
         now=now,
     )
     return account
+
+
+def move_account(
+    session: Session,
+    *,
+    account_id: int,
+    team_id: int | None,
+    actor: Actor,
+    now: datetime,
+) -> Account:
+    """Give the account to ``team_id`` (None: to no team). Its invoices, past
+    ones included, then count as that team's billed revenue."""
+    account = get_account(session, account_id)
+    _check_team(session, team_id)
+    if account.team_id == team_id:
+        return account
+    before = account.team_id
+    account.team_id = team_id
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="account.moved",
+        entity_type="account",
+        entity_id=account.id,
+        changes={"team_id": (before, team_id)},
+        now=now,
+    )
+    return account
+
+
+def _check_team(session: Session, team_id: int | None) -> None:
+    if team_id is not None and session.get(Team, team_id) is None:
+        raise ValidationFailed.on("team_id", f"team {team_id} does not exist")
 
 
 def create_contract(

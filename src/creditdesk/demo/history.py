@@ -1,7 +1,8 @@
 """``write_history``: a large, realistic credit history written fast.
 
 Two years of a contact centre up to now, ``scale`` credits with their cases,
-approvals, work items, postings, ledger memos, voids and reconciliation runs
+approvals, work items, postings, ledger memos, voids and reconciliation runs,
+and the accounts' monthly invoices
 (see ``history_plan`` for what is generated and ``history_write`` for how it
 is stored). Deterministic for a seed and a ``now``.
 
@@ -28,6 +29,7 @@ from creditdesk.actors import Actor, Channel
 from creditdesk.audit import service as audit
 from creditdesk.clock import system_clock
 from creditdesk.db import create_engine, make_session_factory, transaction
+from creditdesk.demo.history_invoices import invoices, with_teams
 from creditdesk.demo.history_org import OPERATIONS_TEAM, build_org
 from creditdesk.demo.history_plan import Planner
 from creditdesk.demo.history_rows import Ids
@@ -165,17 +167,20 @@ def _load(
         {
             "teams": org.teams,
             "users": org.users,
-            "accounts": org.accounts,
+            "accounts": with_teams(org),
             "contracts": org.contracts,
         }
     )
+    ids = Ids(bases)
+    for month in invoices(org, stamps, ids, seed=seed):
+        commit({"invoices": month})
     planner = Planner(
         rng,
         org,
         policy=active.policy,
         version=active.version,
         stamps=stamps,
-        ids=Ids(bases),
+        ids=ids,
         scale=scale,
     )
     for tables in _generated(planner):

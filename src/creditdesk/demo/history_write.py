@@ -40,6 +40,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "billing_system",
         "external_account_id",
         "created_at",
+        "team_id",
     ),
     "contracts": (
         "id",
@@ -50,6 +51,18 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "status",
         "credit_types",
         "credit_cap_minor",
+        "created_at",
+    ),
+    "invoices": (
+        "id",
+        "account_id",
+        "reference",
+        "issued_on",
+        "period_start",
+        "period_end",
+        "amount_minor",
+        "currency",
+        "created_by_id",
         "created_at",
     ),
     "cases": (

@@ -1,7 +1,8 @@
 """A small, believable contact centre to try creditdesk with.
 
 Two agent teams, their leads and manager, finance, an auditor and an admin;
-twenty customer accounts with contracts; a handful of open cases. Building it
+twenty customer accounts with contracts, half looked after by each team, and
+their last three monthly invoices; a handful of open cases. Building it
 twice changes nothing: every record is looked up by its fixed username,
 account number or (account, subject) before it is created.
 """
@@ -19,6 +20,7 @@ from creditdesk.actors import Actor
 from creditdesk.auth import passwords
 from creditdesk.cases import service as cases
 from creditdesk.cases.models import Case, CaseType
+from creditdesk.demo.invoices import build_invoices
 from creditdesk.money import parse_amount
 from creditdesk.users import service as users
 from creditdesk.users.models import Role, User
@@ -59,6 +61,9 @@ USERS: tuple[DemoUser, ...] = (
 )
 
 
+CONSUMER_CAP, BUSINESS_CAP = "300.00", "1000.00"
+
+
 @dataclass(frozen=True, slots=True)
 class DemoAccount:
     number: str
@@ -67,15 +72,20 @@ class DemoAccount:
     # The product the contract covers; None leaves the account without one,
     # so a credit on it is refused by the policy.
     product: str | None
-    cap: str = "300.00"
+    cap: str = CONSUMER_CAP
     status: AccountStatus = AccountStatus.ACTIVE
 
 
 _SUSPENDED = AccountStatus.SUSPENDED
+# The accounts Billing South looks after; Billing North has the others. Each
+# team has the accounts its people's demo cases are on.
+SOUTH_ACCOUNTS = frozenset(
+    f"DEMO-{n}" for n in (1005, 1006, 1007, 1008, 1011, 1012, 1014, 1016, 1018, 1020)
+)
 
 ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("DEMO-1001", "Olivia Bennett", "GBP", "broadband"),
-    DemoAccount("DEMO-1002", "Harper & Vale Ltd", "GBP", "broadband", "1000.00"),
+    DemoAccount("DEMO-1002", "Harper & Vale Ltd", "GBP", "broadband", BUSINESS_CAP),
     DemoAccount("DEMO-1003", "Priya Raman", "GBP", "mobile"),
     DemoAccount("DEMO-1004", "George Ashworth", "GBP", "tv"),
     DemoAccount("DEMO-1005", "Lucía Fernández", "EUR", "tv"),
@@ -85,7 +95,9 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("DEMO-1009", "Northgate Dental Practice", "GBP", "broadband"),
     DemoAccount("DEMO-1010", "Hannah Price", "GBP", "tv"),
     DemoAccount("DEMO-1011", "Samuel Adeyemi", "GBP", "broadband"),
-    DemoAccount("DEMO-1012", "Brasserie Lefèvre SARL", "EUR", "broadband", "1000.00"),
+    DemoAccount(
+        "DEMO-1012", "Brasserie Lefèvre SARL", "EUR", "broadband", BUSINESS_CAP
+    ),
     DemoAccount("DEMO-1013", "Emily Clarke", "GBP", "mobile"),
     DemoAccount("DEMO-1014", "Jonas Weber", "EUR", "tv"),
     DemoAccount("DEMO-1015", "Rhys Morgan", "GBP", "mobile", status=_SUSPENDED),
@@ -190,6 +202,15 @@ def build_demo(session: Session, *, actor: Actor, now: datetime) -> DemoOrg:
     by_username = _build_users(session, org, actor=actor, now=now)
     by_number = _build_accounts(session, org, actor=actor, now=now)
     _build_cases(session, org, by_username, by_number, actor=actor, now=now)
+    org.created += build_invoices(
+        session,
+        by_number,
+        last_refs={c.account: c.invoice_ref for c in CASES if c.invoice_ref},
+        plans={a.number: (a.product, a.cap == BUSINESS_CAP) for a in ACCOUNTS},
+        recorder=by_username["fin.finance"],
+        actor=actor,
+        now=now,
+    )
     log.info(
         "demo.built",
         users=len(org.users),
@@ -245,12 +266,19 @@ def _build_accounts(
 def _create_account(
     session: Session, spec: DemoAccount, *, actor: Actor, now: datetime
 ) -> Account:
+    team = users.get_or_create_team(
+        session,
+        name=SOUTH if spec.number in SOUTH_ACCOUNTS else NORTH,
+        actor=actor,
+        now=now,
+    )
     account = accounts.create_account(
         session,
         name=spec.name,
         currency=spec.currency,
         number=spec.number,
         status=spec.status,
+        team_id=team.id,
         actor=actor,
         now=now,
     )

@@ -26,6 +26,7 @@ _DECIMAL_COLUMNS = frozenset(
         "found",
         "per_year",
         "baseline_per_year",
+        "billed",
     }
 )
 # Excel's sheet names are at most 31 characters.

@@ -1,5 +1,5 @@
-"""Monthly credit leakage by team: credits posted, compliant and flagged
-(see docs/reports.md)."""
+"""Monthly credit leakage by team: credits posted, compliant and flagged, and
+their share of the revenue billed to the team's accounts (see docs/reports.md)."""
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from creditdesk.access.visibility import credit_visible
 from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.reports.filters import on_credits
+from creditdesk.reports.revenue import billed, revenue_rows, share_columns
 from creditdesk.reports.scope import Report, Scope
 from creditdesk.reports.sql import month_of, most_of_the_table, off_its_index
 from creditdesk.reports.tally import team_names
@@ -16,8 +17,9 @@ GROUPED_INDEX = "ix_billing_credits_report_posted_grouped"  # credits.models
 CATEGORIES = ("posted", "compliant", "flagged", "near_duplicate", "over_cap", "voided")
 
 REVENUE_NOTE = (
-    "The share of billed revenue is not reported: creditdesk records invoice "
-    "references but no invoice amounts, so the revenue is not known."
+    "share_percent is the credits' total as a share of the revenue billed that "
+    "month to the team's accounts (invoices recorded in creditdesk), in the "
+    "same currency; it is null where no such invoice is recorded."
 )
 
 
@@ -37,17 +39,22 @@ def leakage(
         for category in ("posted", "flagged" if flags else "compliant", *flags):
             tally.add((row.month, row.team_id, category), *amount)
 
-    teams = team_names(session, (key[1] for key in tally.groups()))
+    revenue = billed(session, scope)
+    team_ids = [key[1] for key in tally.groups()]
+    teams = team_names(session, [*team_ids, *(k[1] for k in revenue or ())])
     order = {name: i for i, name in enumerate(CATEGORIES)}
     keys = sorted(tally.groups(), key=lambda k: (k[0], k[1] or 0, order[k[2]]))
     rows = []
     for key in keys:
         head = {"month": key[0], "team_id": key[1], "team": teams.get(key[1])}
         for row in tally.rows(("month", "team_id", "category"), key):
-            rows.append(head | row)
+            shares = {} if revenue is None else share_columns(row, key, tally, revenue)
+            rows.append(head | row | shares)
     report = Report("leakage", "Monthly credit leakage", scope)
     report.tables = {"by_team_month": rows}
-    report.notes = [REVENUE_NOTE]
+    if revenue is not None:
+        report.tables["revenue_by_team_month"] = revenue_rows(revenue, teams)
+        report.notes = [REVENUE_NOTE]
     return report
 
 

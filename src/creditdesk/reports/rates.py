@@ -177,10 +177,22 @@ class RateBook:
             # Newest first: the first start the row is on or after wins.
             periods.sort(key=lambda kp: kp[1].effective_on, reverse=True)
             inner = sa.case(
-                *[(at >= _midnight(p.effective_on), sa.literal(k)) for k, p in periods]
+                *[(at >= midnight(p.effective_on), sa.literal(k)) for k, p in periods]
             )
             branches.append((currency == code, inner))
         return sa.case(*branches)
+
+    def period_on(self, currency: str, day: date) -> int | None:
+        """The key of the rate in force on ``day``, as ``period_key`` gives it
+        in SQL; for rows grouped by a date rather than a time."""
+        if currency == self.target:
+            return SAME
+        in_force = [
+            (period.effective_on, key)
+            for key, period in self.periods.items()
+            if period.currency == currency and period.effective_on <= day
+        ]
+        return max(in_force)[1] if in_force else None
 
     def convert(
         self, currency: str, key: int | None, minor: int, first_at: datetime
@@ -207,7 +219,8 @@ class RateBook:
         )
 
 
-def _midnight(day: date) -> datetime:
+def midnight(day: date) -> datetime:
+    """The first instant of ``day`` (UTC)."""
     return datetime.combine(day, time.min, UTC)
 
 

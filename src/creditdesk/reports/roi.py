@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from creditdesk.access.visibility import credit_visible
+from creditdesk.approvals.calendar import BusinessCalendar
+from creditdesk.approvals.deadlines import calendar_for
 from creditdesk.approvals.models import WorkItem, WorkItemKind
 from creditdesk.cases.models import Case
 from creditdesk.credits.models import BillingCredit
@@ -26,9 +28,9 @@ from creditdesk.reports.rounding import two_places
 from creditdesk.reports.scope import Report, Scope
 from creditdesk.reports.settings import RoiBaselines
 from creditdesk.reports.sql import month_of, seconds_between
+from creditdesk.users.models import User
 
 _DAY = Decimal(86_400)
-_WEEKEND = (5, 6)
 
 UNTRACKED_NOTE = (
     "Untracked credits are found by reconciliation for the whole organisation: "
@@ -78,13 +80,15 @@ def per_month(total: int, filters: Filters) -> Decimal:
     return Decimal(total * 365) / Decimal(12 * filters.days)
 
 
-def working_days(filters: Filters) -> int:
-    """Monday to Friday in the range."""
-    # TODO(reports-holidays): public holidays count as working days; the
-    # teams' calendars (approvals.calendar) know them per team, and counting
-    # each agent's days on their team's calendar would fix it.
+def working_days(filters: Filters, calendar: BusinessCalendar) -> int:
+    """The days in the range that ``calendar`` opens on: a weekday of its
+    working week that is not one of its holidays."""
     days = (filters.date_from + timedelta(days=i) for i in range(filters.days))
-    return sum(1 for day in days if day.weekday() not in _WEEKEND)
+    return sum(
+        1
+        for day in days
+        if day.weekday() in calendar.week and day not in calendar.holidays
+    )
 
 
 def _resolution(
@@ -103,13 +107,24 @@ def _resolution(
 def _productivity(
     session: Session, scope: Scope, baselines: RoiBaselines
 ) -> dict[str, Any]:
-    resolved, agents = session.execute(
-        sa.select(sa.func.count(), sa.func.count(sa.distinct(Case.owner_id))).where(
-            *resolved_cases(session, scope, billing_only=False)
+    # Per owner's team: each agent works the days their team's calendar
+    # opens on (the default calendar for a team without one, or no team).
+    per_team = session.execute(
+        sa.select(
+            User.team_id,
+            sa.func.count(),
+            sa.func.count(sa.distinct(Case.owner_id)),
         )
-    ).one()
-    days = working_days(scope.filters)
-    rate = Decimal(resolved) / (agents * days) if agents and days else None
+        .join(User, User.id == Case.owner_id)
+        .where(*resolved_cases(session, scope, billing_only=False))
+        .group_by(User.team_id)
+    ).all()
+    resolved = sum(cases for _, cases, _ in per_team)
+    days = sum(
+        agents * working_days(scope.filters, calendar_for(session, team_id))
+        for team_id, _, agents in per_team
+    )
+    rate = Decimal(resolved) / days if days else None
     return _measure(
         "cases_per_agent_per_working_day", "cases", rate, baselines.cases_per_agent_day
     )

@@ -5,7 +5,7 @@ rate book converts them into one currency first. For a caller who may not see
 amounts only the counts are kept, across currencies.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -71,6 +71,12 @@ class Tally:
     def exact(self, key: Key, currency: str) -> Decimal:
         """The unrounded total of ``key`` in ``currency`` (minor units)."""
         return Decimal(self._cells[key][currency].total)
+
+    def totals(self) -> Iterator[tuple[Key, str | None, int, Decimal]]:
+        """Every (key, currency, count, unrounded total) the tally holds."""
+        for key, cells in self._cells.items():
+            for bucket, cell in cells.items():
+                yield key, bucket, cell.count, Decimal(cell.total)
 
     def groups(self) -> list[Key]:
         return sorted(self._cells, key=_sortable)

@@ -24,6 +24,10 @@ class Panel:
     columns: list[tuple[str, str, bool]]
     rows: list[dict[str, Any]] = field(default_factory=list)
     note: str | None = None
+    # A second table of finer figures, under its own caption.
+    detail_title: str | None = None
+    detail_columns: list[tuple[str, str, bool]] = field(default_factory=list)
+    detail_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def issued_panel(report: Report) -> Panel:
@@ -115,7 +119,7 @@ def leakage_panel(report: Report) -> Panel:
         Bar(r["month"], [r["compliant"], r["flagged"]], f"{r['flagged']} flagged")
         for r in rows
     ]
-    return Panel(
+    panel = Panel(
         "leakage",
         "Credits posted: compliant and flagged",
         bar_chart("Credits posted by month", bars, ["compliant", "flagged"]),
@@ -124,6 +128,28 @@ def leakage_panel(report: Report) -> Panel:
         rows,
         note=report.notes[0] if report.notes else None,
     )
+    if "revenue_by_team_month" in report.tables:
+        _add_shares(panel, report)
+    return panel
+
+
+def _add_shares(panel: Panel, report: Report) -> None:
+    # The report's own figures per team, month and currency: adding shares
+    # up across teams or currencies would need the unrounded totals.
+    panel.detail_title = "Posted credits as a share of billed revenue"
+    panel.detail_columns = [
+        ("month", "Month", False),
+        ("team", "Team", False),
+        ("currency", "Currency", False),
+        ("total", "Posted", True),
+        ("billed", "Billed", True),
+        ("share_percent", "Share %", True),
+    ]
+    panel.detail_rows = [
+        row | {"team": row["team"] or "No team"}
+        for row in report.tables["by_team_month"]
+        if row["category"] == "posted"
+    ]
 
 
 def roi_panel(report: Report) -> Panel:

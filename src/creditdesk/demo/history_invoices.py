@@ -1,0 +1,74 @@
+"""The invoices of a generated history, and the team each account belongs to.
+
+Pure, like ``history_org``: rows are tuples in ``history_write.COLUMNS``
+order. Every account with a contract is invoiced on the first of each month
+of the history for the month before: a price per product, five times it on
+a business plan, varied a little from month to month. The variation draws
+on a generator of its own, seeded from the history's seed, so the rest of
+the history is the same with or without invoices.
+"""
+
+import random
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+from creditdesk.demo.history_org import Org
+from creditdesk.demo.history_rows import Ids
+from creditdesk.demo.history_time import Stamps
+
+# Monthly prices in minor units (every history currency has two places).
+PRICES = {"broadband": 3_800, "mobile": 1_900, "tv": 3_200}
+BUSINESS_TIMES = 5
+# A month's bill is the plan's price give or take this share (usage, extras).
+VARIATION_PERCENT = 15
+
+
+def with_teams(org: Org) -> list[tuple]:
+    """The accounts' rows with their team: the agent teams in turn, so each
+    looks after about as many customers."""
+    teams = sorted({agent.team_id for agent in org.agents})
+    return [(*row, teams[index % len(teams)]) for index, row in enumerate(org.accounts)]
+
+
+def invoices(org: Org, stamps: Stamps, ids: Ids, *, seed: int) -> Iterator[list[tuple]]:
+    """The invoices month by month, oldest first: one list of rows a month."""
+    rng = random.Random(f"invoices-{seed}")  # noqa: S311 - reproducible
+    for issued in _first_days(stamps):
+        period_end = issued - timedelta(days=1)
+        period_start = period_end.replace(day=1)
+        created = stamps.text(_seconds(issued))
+        rows = []
+        for customer in org.customers:
+            if not customer.contracts:
+                continue
+            price = sum(PRICES[product] for product in customer.contracts)
+            price *= BUSINESS_TIMES if customer.business else 1
+            spread = price * VARIATION_PERCENT // 100
+            rows.append(
+                (
+                    ids.take("invoices"),
+                    customer.id,
+                    f"HI-{customer.id:08d}-{issued:%Y%m}",
+                    issued.isoformat(),
+                    period_start.isoformat(),
+                    period_end.isoformat(),
+                    price + rng.randint(-spread, spread),
+                    customer.currency,
+                    None,
+                    created,
+                )
+            )
+        yield rows
+
+
+def _first_days(stamps: Stamps) -> Iterator[date]:
+    day = date.fromisoformat(stamps.date_text(stamps.start))
+    day = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+    last = date.fromisoformat(stamps.date_text(stamps.now))
+    while day <= last:
+        yield day
+        day = (day + timedelta(days=32)).replace(day=1)
+
+
+def _seconds(day: date) -> int:
+    return (day - date(1970, 1, 1)).days * 86_400

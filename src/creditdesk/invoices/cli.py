@@ -1,0 +1,60 @@
+"""``creditdesk invoices``: record an invoice from the terminal, as billing
+operations would from a billing system's export."""
+
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from creditdesk.cli_support import acting_user, unit_of_work
+from creditdesk.clock import system_clock
+from creditdesk.invoices import service
+from creditdesk.money import format_amount
+
+app = typer.Typer(help="Invoices billed to accounts.", no_args_is_help=True)
+
+
+def _date(text: str | None, name: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            "not a date such as 2026-01-31", param_hint=name
+        ) from None
+
+
+@app.command("add")
+def add(
+    account_id: Annotated[int, typer.Argument(help="The account billed.")],
+    reference: Annotated[str, typer.Argument(help="The invoice number.")],
+    issued_on: Annotated[str, typer.Argument(help="Issued on, e.g. 2026-03-01")],
+    amount: Annotated[str, typer.Argument(help="In the account's currency: 84.50")],
+    currency: Annotated[str, typer.Argument(help="The account's currency: GBP")],
+    *,
+    as_user: Annotated[str, typer.Option("--as", help="Finance or an admin.")],
+    period_start: Annotated[str | None, typer.Option(help="Billing period")] = None,
+    period_end: Annotated[str | None, typer.Option(help="Its last day")] = None,
+) -> None:
+    """Record an invoice issued to an account (audited)."""
+    with unit_of_work() as session:
+        user, actor = acting_user(session, as_user)
+        invoice = service.record_invoice(
+            session,
+            user=user,
+            account_id=account_id,
+            reference=reference,
+            issued_on=_date(issued_on, "ISSUED_ON"),
+            period_start=_date(period_start, "--period-start"),
+            period_end=_date(period_end, "--period-end"),
+            amount=amount,
+            currency=currency,
+            actor=actor,
+            now=system_clock(),
+        )
+        amount_text = format_amount(invoice.amount_minor, invoice.currency)
+        typer.echo(
+            f"invoice {invoice.id}: {invoice.reference} on account "
+            f"{invoice.account_id}, {amount_text} {invoice.currency}"
+        )
