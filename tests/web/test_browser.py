@@ -1,7 +1,7 @@
 """The agent's stories in a real browser: Chromium against the served console.
 
 Each test also saves a screenshot of the pages it reaches to
-docs/screenshots/, which README.md shows.
+data/screenshots/ (see browser.SCREENSHOTS), the pictures README.md shows.
 """
 
 import re

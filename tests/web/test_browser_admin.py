@@ -1,5 +1,5 @@
 """The administrator's stories in a real browser: Chromium against the
-served demo console. Screenshots go to docs/screenshots/ for README.md."""
+served demo console. Screenshots go to browser.SCREENSHOTS."""
 
 import re
 

@@ -1,7 +1,7 @@
 """The approvals inbox in a real browser: a £35 credit raised by an agent and
 approved by the team lead from the inbox, without a page reload.
 
-Saves docs/screenshots/approvals.png, approval-item.png, approvals-phone.png
+Saves (to browser.SCREENSHOTS) approvals.png, approval-item.png, approvals-phone.png
 and delegations.png, which README.md shows.
 """
 

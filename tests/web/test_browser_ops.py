@@ -1,6 +1,6 @@
 """Billing operations and the audit log in a real browser: finance cancels a
 failed posting with the keyboard, starts a reconciliation, and an auditor
-searches the log and verifies the chain. Screenshots go to docs/screenshots/
+searches the log and verifies the chain. Screenshots go to browser.SCREENSHOTS
 (ops, reconciliation, audit), which README.md shows."""
 
 import re
