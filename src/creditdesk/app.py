@@ -1,9 +1,8 @@
 """The FastAPI application: routers, error handlers, the web console and the
 embedded worker."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 
 import fastapi_offline
@@ -22,7 +21,7 @@ from creditdesk.accounts import endpoints as accounts
 from creditdesk.admin import endpoints as admin
 from creditdesk.api import problems
 from creditdesk.api.middleware import RequestIdMiddleware
-from creditdesk.api.traffic import Traffic, TrafficMiddleware
+from creditdesk.api.traffic import Traffic, TrafficMiddleware, embedded_give_way
 from creditdesk.approvals import endpoints as approvals
 from creditdesk.audit import endpoints as audit
 from creditdesk.auth import endpoints as auth
@@ -84,7 +83,7 @@ def create_app(
                 app.state.session_factory,
                 clock=clock,
                 settings=settings,
-                give_way=_give_way(app.state.traffic, settings),
+                give_way=embedded_give_way(app.state.traffic, settings),
             )
             worker.start()
         try:
@@ -123,14 +122,6 @@ def create_app(
     _add_docs(app)
     _add_console(app)
     return app
-
-
-def _give_way(traffic: Traffic, settings: Settings) -> Callable[[], None] | None:
-    """What the embedded worker does before each message (see api.traffic)."""
-    longest = settings.embedded_worker_yield_ms / 1000
-    if longest <= 0:
-        return None
-    return partial(traffic.wait_for_quiet, longest)
 
 
 def _add_console(app: FastAPI) -> None:

@@ -383,6 +383,37 @@ def test_stopping_mid_batch_gives_the_rest_back(
     assert other.run_once() == 2
 
 
+def test_the_worker_gives_way_before_each_message(
+    session_factory: sessionmaker[Session],
+    clock: FrozenClock,
+    settings: Settings,
+    topic: str,
+) -> None:
+    _enqueue(session_factory, topic, clock(), count=3)
+    order: list[str] = []
+
+    def handler(context: HandlerContext) -> None:
+        order.append(f"message {context.claim.payload['n']}")
+
+    worker = Worker(
+        session_factory,
+        clock=clock,
+        settings=settings,
+        handlers={topic: handler},
+        give_way=lambda: order.append("give way"),
+    )
+
+    assert worker.run_once() == 3
+    assert order == [
+        "give way",
+        "message 0",
+        "give way",
+        "message 1",
+        "give way",
+        "message 2",
+    ]
+
+
 def test_start_delivers_in_the_background_and_stop_is_prompt(
     session_factory: sessionmaker[Session],
     clock: FrozenClock,

@@ -10,8 +10,12 @@ request is in flight. A worker in a process of its own never waits.
 """
 
 import time
+from collections.abc import Callable
+from functools import partial
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from creditdesk.config import Settings
 
 # How often a waiting worker looks again: short beside a request's length,
 # long enough that looking costs next to nothing.
@@ -49,3 +53,14 @@ class TrafficMiddleware:
             await self.app(scope, receive, send)
         finally:
             self.traffic.in_flight -= 1
+
+
+def embedded_give_way(
+    traffic: Traffic, settings: Settings
+) -> Callable[[], None] | None:
+    """What the worker inside ``serve`` runs before each message; None when
+    ``embedded_worker_yield_ms`` turns giving way off."""
+    longest = settings.embedded_worker_yield_ms / 1000
+    if longest <= 0:
+        return None
+    return partial(traffic.wait_for_quiet, longest)
