@@ -9,6 +9,7 @@ traceback.
 import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 
 import sqlalchemy as sa
 import typer
@@ -56,6 +57,18 @@ def acting_user(session: Session, username: str) -> tuple[User, Actor]:
     if not user.is_active:
         raise InvalidState(f"{username!r} is deactivated")
     return user, access.actor_for(user, Channel.CLI)
+
+
+def date_option(text: str | None, name: str) -> date | None:
+    """An ISO date given on the command line as ``name``; None when empty."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            "not a date such as 2026-01-31", param_hint=name
+        ) from None
 
 
 def fail(message: str, code: int = EXIT_DOMAIN_ERROR) -> typer.Exit:

@@ -1,28 +1,16 @@
 """``creditdesk invoices``: record an invoice from the terminal, as billing
 operations would from a billing system's export."""
 
-from datetime import date
 from typing import Annotated
 
 import typer
 
-from creditdesk.cli_support import acting_user, unit_of_work
+from creditdesk.cli_support import acting_user, date_option, unit_of_work
 from creditdesk.clock import system_clock
 from creditdesk.invoices import service
 from creditdesk.money import format_amount
 
 app = typer.Typer(help="Invoices billed to accounts.", no_args_is_help=True)
-
-
-def _date(text: str | None, name: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            "not a date such as 2026-01-31", param_hint=name
-        ) from None
 
 
 @app.command("add")
@@ -45,9 +33,9 @@ def add(
             user=user,
             account_id=account_id,
             reference=reference,
-            issued_on=_date(issued_on, "ISSUED_ON"),
-            period_start=_date(period_start, "--period-start"),
-            period_end=_date(period_end, "--period-end"),
+            issued_on=date_option(issued_on, "ISSUED_ON"),
+            period_start=date_option(period_start, "--period-start"),
+            period_end=date_option(period_end, "--period-end"),
             amount=amount,
             currency=currency,
             actor=actor,

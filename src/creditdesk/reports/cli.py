@@ -2,14 +2,19 @@
 terminal (for a scheduled export, say). A report is run as a named user, so
 it shows exactly what that user would see."""
 
-from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from creditdesk.cli_support import acting_user, cli_errors, database, unit_of_work
+from creditdesk.cli_support import (
+    acting_user,
+    cli_errors,
+    database,
+    date_option,
+    unit_of_work,
+)
 from creditdesk.clock import system_clock
 from creditdesk.config import get_settings
 from creditdesk.db import read_only
@@ -24,17 +29,6 @@ class Format(StrEnum):
     JSON = "json"
     CSV = "csv"
     XLSX = "xlsx"
-
-
-def _date(text: str | None, option: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            "not a date such as 2026-01-31", param_hint=option
-        ) from None
 
 
 @app.command("run")
@@ -73,8 +67,8 @@ def run(
             name=name,
             today=system_clock().date(),
             baselines=RoiBaselines(),
-            date_from=_date(date_from, "--from"),
-            date_to=_date(date_to, "--to"),
+            date_from=date_option(date_from, "--from"),
+            date_to=date_option(date_to, "--to"),
             team_id=team,
             agent_id=agent,
             product=product,
@@ -114,7 +108,7 @@ def add_rate(
             admin=admin,
             base=base,
             quote=quote,
-            effective_on=_date(effective_on, "EFFECTIVE_ON"),
+            effective_on=date_option(effective_on, "EFFECTIVE_ON"),
             rate=rate,
             actor=actor,
             now=system_clock(),
