@@ -5,6 +5,7 @@ request, a worker job, a CLI command) owns the commit.
 """
 
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -173,7 +174,41 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+    ping_after_idle(engine, PING_AFTER_IDLE_SECONDS)
+    return engine
+
+
+# A pooled PostgreSQL connection idle longer than this is pinged before use.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def ping_after_idle(engine: Engine, idle_seconds: float) -> None:
+    """Test a connection on checkout only when it sat idle in the pool.
+
+    What breaks pooled connections is mostly time: a server restart, an idle
+    timeout, a dropped NAT entry. A connection handed back a moment ago is
+    almost surely alive, and pinging it anyway (``pool_pre_ping``) would cost
+    every transaction a round trip. A dead one found here is replaced, as
+    the pool does with a failed pre-ping.
+    """
+
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return
+        try:
+            dbapi_connection.execute("SELECT 1").close()
+            dbapi_connection.rollback()
+        except dbapi_error as exc:
+            raise sa.exc.DisconnectionError(str(exc)) from exc
 
 
 def _ensure_sqlite_dir(url: str) -> None:
