@@ -470,3 +470,21 @@ def test_the_service_raises_new_credits_on_top_of_the_history(
 
     assert response.status_code == 201, response.text
     assert response.json()["id"] == last_id + 1
+
+
+def test_a_credit_keeps_its_first_request_s_time_and_its_posted_month(
+    history: Written, credits: list[BillingCredit]
+) -> None:
+    first: dict[int, datetime] = {}
+    for request in _all(history, ApprovalRequest):
+        known = first.get(request.credit_id)
+        if known is None or request.created_at < known:
+            first[request.credit_id] = request.created_at
+
+    assert {c.id: c.approval_requested_at for c in credits if c.id in first} == first
+    assert all(c.approval_requested_at is None for c in credits if c.id not in first)
+    assert all(
+        c.posted_month == (c.posted_at and c.posted_at.strftime("%Y-%m"))
+        for c in credits
+    )
+    assert any(c.posted_month for c in credits)

@@ -54,6 +54,9 @@ def open_request(
         credit_id=credit.id, status=RequestStatus.PENDING, created_at=now
     )
     session.add(request)
+    if credit.approval_requested_at is None:
+        # A resubmitted credit's turnaround still runs from its first request.
+        credit.approval_requested_at = now
     session.flush()
 
     for sequence, spec in enumerate(steps, start=1):

@@ -254,6 +254,7 @@ class Planner:
                 decision,
                 flags,
                 result,
+                awaited,
             ),
         )
 
@@ -370,8 +371,10 @@ class Planner:
         decision: str,
         flags: tuple,
         result: Outcome,
+        awaited: bool,
     ) -> tuple:
         text = self.stamps.text
+        posted = None if result.posted is None else text(result.posted)
         return (
             credit_id,
             case.id,
@@ -395,9 +398,12 @@ class Planner:
             text(at),
             text(result.updated),
             None if result.decided is None else text(result.decided),
-            None if result.posted is None else text(result.posted),
+            posted,
             None if result.applied is None else text(result.applied),
             result.version,
+            None if posted is None else posted[:7],
+            # A chain opened for it as it was raised.
+            text(at) if awaited else None,
         )
 
     def _memo_text(self, credit_id: int, case: CaseState) -> str:

@@ -96,6 +96,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "posted_at",
         "applied_at",
         "version",
+        "posted_month",
+        "approval_requested_at",
     ),
     "approval_requests": ("id", "credit_id", "status", "created_at", "completed_at"),
     "approval_steps": (

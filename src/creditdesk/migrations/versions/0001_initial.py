@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 06:23:24.016695
+Create Date: 2026-12-04 08:31:19.697381
 """
 
 from collections.abc import Sequence
@@ -759,6 +759,8 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("posted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("posted_month", sa.String(length=7), nullable=True),
+        sa.Column("approval_requested_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.CheckConstraint(
@@ -803,6 +805,7 @@ def upgrade() -> None:
                 "currency",
                 "amount_minor",
                 "decided_at",
+                "approval_requested_at",
             ],
             unique=False,
         )
@@ -837,6 +840,7 @@ def upgrade() -> None:
             "ix_billing_credits_report_posted_grouped",
             [
                 "team_id",
+                "posted_month",
                 "currency",
                 "near_duplicate",
                 "over_cap",
