@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 08:31:19.697381
+Create Date: 2026-12-04 08:42:14.077159
 """
 
 from collections.abc import Sequence
@@ -805,7 +805,6 @@ def upgrade() -> None:
                 "currency",
                 "amount_minor",
                 "decided_at",
-                "approval_requested_at",
             ],
             unique=False,
         )
@@ -849,6 +848,23 @@ def upgrade() -> None:
                 "amount_minor",
             ],
             unique=False,
+        )
+        batch_op.create_index(
+            "ix_billing_credits_report_requested",
+            [
+                "created_at",
+                "status",
+                "team_id",
+                "requested_by_id",
+                "reason",
+                "product",
+                "currency",
+                "approval_requested_at",
+                "decided_at",
+            ],
+            unique=False,
+            sqlite_where=sa.text("approval_requested_at IS NOT NULL"),
+            postgresql_where=sa.text("approval_requested_at IS NOT NULL"),
         )
         batch_op.create_index(
             "ix_billing_credits_requested_by_id",
@@ -1407,6 +1423,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_billing_credits_team_id"))
         batch_op.drop_index("ix_billing_credits_status_id")
         batch_op.drop_index("ix_billing_credits_requested_by_id")
+        batch_op.drop_index(
+            "ix_billing_credits_report_requested",
+            sqlite_where=sa.text("approval_requested_at IS NOT NULL"),
+            postgresql_where=sa.text("approval_requested_at IS NOT NULL"),
+        )
         batch_op.drop_index("ix_billing_credits_report_posted_grouped")
         batch_op.drop_index("ix_billing_credits_report_posted")
         batch_op.drop_index("ix_billing_credits_report_grouped")
