@@ -104,17 +104,22 @@ def _complete(url: str, seed: int) -> bool:
 
 
 def _current_schema(connection: sa.Connection) -> bool:
-    """Whether every table has the indexes the models name, and no others."""
+    """Whether every table has the columns and the indexes (by name and
+    columns) the models name, and no others."""
     inspector = sa.inspect(connection)
     for table in models.Base.metadata.sorted_tables:
-        wanted = {index.name for index in table.indexes}
+        columns = {column["name"] for column in inspector.get_columns(table.name)}
+        wanted = {
+            (index.name, tuple(column.name for column in index.columns))
+            for index in table.indexes
+        }
         found = {
-            index["name"]
+            (index["name"], tuple(index["column_names"]))
             for index in inspector.get_indexes(table.name)
             # PostgreSQL also lists the index behind each unique constraint.
             if not index.get("duplicates_constraint")
         }
-        if wanted != found:
+        if wanted != found or columns != set(table.columns.keys()):
             return False
     return True
 
