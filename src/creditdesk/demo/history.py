@@ -15,11 +15,13 @@ generated, with its seed and counts, so ``creditdesk audit verify`` passes.
 import marshal
 import multiprocessing
 import random
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -202,30 +204,39 @@ def _generated(planner: Planner) -> Iterator[dict[str, list[tuple]]]:
 
     context = multiprocessing.get_context("fork")
     queue = context.Queue(maxsize=QUEUED_CHUNKS)
-    child = context.Process(target=_produce, args=(planner, queue), daemon=True)
-    child.start()
-    try:
-        while True:
-            item = queue.get()
-            if item is None:
-                break
-            if isinstance(item, str):
-                raise RuntimeError(f"generating the history failed: {item}")
-            yield marshal.loads(item)  # noqa: S302 - our own child's bytes
-    finally:
-        if child.is_alive():
-            child.terminate()
-        child.join()
+    with tempfile.TemporaryDirectory(prefix="creditdesk-history-") as spool:
+        child = context.Process(
+            target=_produce, args=(planner, queue, Path(spool)), daemon=True
+        )
+        child.start()
+        try:
+            while (item := queue.get()) is not None:
+                kind, value = item
+                if kind == "failed":
+                    raise RuntimeError(f"generating the history failed: {value}")
+                chunk = Path(value)
+                data = chunk.read_bytes()
+                chunk.unlink()
+                yield marshal.loads(data)  # noqa: S302 - our own child's bytes
+        finally:
+            if child.is_alive():
+                child.terminate()
+            child.join()
 
 
-def _produce(planner: Planner, queue: Any) -> None:
+def _produce(planner: Planner, queue: Any, spool: Path) -> None:
+    # A chunk goes through a file and only its name through the queue: the
+    # queue's feeder thread would need the interpreter lock back for every
+    # 64 KB the pipe takes, and wait for it behind the generating thread.
     try:
-        for chunk in planner.chunks(CHUNK_CREDITS):
+        for number, chunk in enumerate(planner.chunks(CHUNK_CREDITS)):
+            path = spool / f"chunk-{number:06d}"
             # Plain tuples of text, numbers and None: marshal encodes and
-            # decodes them several times faster than the queue's pickle.
-            queue.put(marshal.dumps(chunk.tables))
+            # decodes them several times faster than pickle.
+            path.write_bytes(marshal.dumps(chunk.tables))
+            queue.put(("chunk", str(path)))
     except Exception:
-        queue.put(traceback.format_exc())
+        queue.put(("failed", traceback.format_exc()))
         return
     queue.put(None)
 
