@@ -202,11 +202,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "detail",
     ),
 }
-# TODO(history-speed): one writer stores about five rows per credit and is
-# the bottleneck, short of 20,000 credits a second on a busy two-core
-# machine. Binary COPY on PostgreSQL, or several generating processes (one
-# per range of accounts, with id ranges reserved up front), would close some
-# of the gap.
+# TODO(history-speed): 9,000 to 14,000 credits a second on the shared
+# two-core machine, short of the 20,000 aimed for. The one generating process
+# is the bottleneck (about 55 us of processor time a credit; the writer takes
+# about as much again, and rebuilding the indexes adds a serial tail), so two
+# cores cannot overlap enough. Several generating processes would need the
+# history split into parts that share no account or agent, each with a seed
+# and id ranges of its own reserved up front; that changes the rows a seed
+# gives and the order of ids in time that the reports' range estimate uses.
 
 # Parents before children, so every foreign key finds its row.
 ORDER = tuple(COLUMNS)
