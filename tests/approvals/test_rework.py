@@ -267,3 +267,20 @@ def test_the_credit_keeps_the_time_of_its_first_approval_request(
 
     assert requests == 2
     assert kept == first
+
+
+def test_a_credit_raised_for_approval_is_written_with_its_request_s_time(
+    world: World,
+) -> None:
+    line = world.line()
+    credit = world.raise_credit(line.agent, "50.00")
+
+    with world.session() as session:
+        stored = session.get_one(BillingCredit, credit["id"])
+        [request] = session.scalars(
+            sa.select(ApprovalRequest).where(ApprovalRequest.credit_id == stored.id)
+        )
+
+    assert stored.approval_requested_at == request.created_at
+    # Written once, in the state its judgement put it in.
+    assert stored.version == 1

@@ -55,7 +55,8 @@ def open_request(
     )
     session.add(request)
     if credit.approval_requested_at is None:
-        # A resubmitted credit's turnaround still runs from its first request.
+        # Kept from the first request on (a resubmitted credit's turnaround
+        # still runs from it), for the approval report.
         credit.approval_requested_at = now
     session.flush()
 
