@@ -1,10 +1,11 @@
 """What a history's bulk load sets aside while it runs, and builds again after.
 
-Keeping a dozen secondary indexes up to date row by row, and on PostgreSQL
-firing a foreign-key trigger for every row, cost more than storing the rows.
-Built once over the loaded rows (a sort per index, as ``pg_restore`` does),
-the indexes cost a fraction of that, and every foreign key is still checked,
-in one pass per key once the rows are in. Primary keys and unique constraints
+Keeping a dozen secondary indexes up to date row by row, and checking every
+row's foreign keys as it arrives, cost about as much processor time as
+storing the rows (on PostgreSQL, whose key checks are a trigger per row,
+more). Built once over the loaded rows (a sort per index, as ``pg_restore``
+does), the indexes cost a fraction of that, and every foreign key is still
+checked, in one pass per key once the rows are in. Primary keys and unique constraints
 stay in place throughout, so a duplicate id fails the chunk that brings it.
 """
 
