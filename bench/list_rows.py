@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from creditdesk.credits.models import CreditStatus
+from creditdesk.credits.models import CreditStatus, utc_month
 from creditdesk.users.models import Role
 
 HISTORY = timedelta(days=365)
@@ -259,6 +259,7 @@ def credit_row(
         "updated_at": decided,
         "decided_at": decided if status in DECIDED else None,
         "posted_at": decided if sent else None,
+        "posted_month": utc_month(decided) if sent else None,
         "applied_at": decided if status is CreditStatus.APPLIED else None,
         "version": 1,
     }

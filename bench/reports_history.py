@@ -11,6 +11,7 @@ cache ahead of a bench run (e.g. in the background while developing).
 """
 
 import argparse
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,8 @@ from bench.databases import pg_server_url
 from creditdesk import migrations, models
 from creditdesk.demo.history import write_history
 
+# The generated history's own target: credits written a second.
+MIN_HISTORY_RATE = 20_000
 # A fixed end keeps a cached history and its 12-month window the same from
 # one run to the next, whatever day the bench is run on.
 HISTORY_END = datetime(2026, 12, 1, tzinfo=UTC)
@@ -38,6 +41,11 @@ class CachedHistory:
     seed: int
     reused: bool
     seconds: float  # spent writing it in this run; 0 when reused
+
+    @property
+    def per_second(self) -> float | None:
+        """Credits written a second, when this run wrote them."""
+        return None if self.reused or not self.seconds else self.credits / self.seconds
 
 
 def database_name(credits: int, seed: int) -> str:
@@ -96,17 +104,22 @@ def _complete(url: str, seed: int) -> bool:
 
 
 def _current_schema(connection: sa.Connection) -> bool:
-    """Whether every table has the indexes the models name, and no others."""
+    """Whether every table has the columns and the indexes (by name and
+    columns) the models name, and no others."""
     inspector = sa.inspect(connection)
     for table in models.Base.metadata.sorted_tables:
-        wanted = {index.name for index in table.indexes}
+        columns = {column["name"] for column in inspector.get_columns(table.name)}
+        wanted = {
+            (index.name, tuple(column.name for column in index.columns))
+            for index in table.indexes
+        }
         found = {
-            index["name"]
+            (index["name"], tuple(index["column_names"]))
             for index in inspector.get_indexes(table.name)
             # PostgreSQL also lists the index behind each unique constraint.
             if not index.get("duplicates_constraint")
         }
-        if wanted != found:
+        if wanted != found or columns != set(table.columns.keys()):
             return False
     return True
 
@@ -160,6 +173,10 @@ def _write(url: str, credits: int, seed: int, console: Console):
         )
 
 
+def _load() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.reports_history")
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), required=True)
@@ -170,7 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     cached = ensure_history(
         args.backend, credits=args.credits, seed=args.seed, cache=args.cache
     )
-    state = "reused" if cached.reused else f"written in {cached.seconds:.0f} s"
+    state = (
+        "reused"
+        if cached.reused
+        else f"written in {cached.seconds:.0f} s, {cached.per_second:,.0f} credits/s "
+        f"(target >= {MIN_HISTORY_RATE:,}/s), load average {_load()}"
+    )
     print(f"{cached.backend}: {cached.url} ({state})")
     return 0
 

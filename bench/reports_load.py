@@ -72,6 +72,10 @@ class ReportsResult:
     history_note: str
     export_note: str
     load: str
+    # Credits a second writing the history, when this run wrote it, and the
+    # load average (1, 5, 15 min) as it finished.
+    generated_per_second: float | None = None
+    generation_load: str = ""
     timings: list[ReportTiming] = field(default_factory=list)
 
     @property
@@ -97,10 +101,11 @@ def run_backend(backend: str, plan_: ReportsPlan, console: Console) -> ReportsRe
         cache=plan_.cache,
         console=console,
     )
+    generation_load = _load()
     history_note = (
         "reused from the cache"
         if cached.reused
-        else f"generated in {cached.seconds:.0f} s"
+        else f"generated in {cached.seconds:.0f} s at load {generation_load}"
     )
     name = database_name(plan_.credits, plan_.seed)
     exported = plan_.cache / f"{name}.{backend}.parquet"
@@ -126,6 +131,8 @@ def run_backend(backend: str, plan_: ReportsPlan, console: Console) -> ReportsRe
         history_note=history_note,
         export_note=export_note,
         load=_load(),
+        generated_per_second=None if cached.reused else cached.per_second,
+        generation_load=generation_load,
     )
     filters = {"date_from": date_from, "date_to": date_to}
     engine = create_engine(cached.url, pool_size=1, max_overflow=0)

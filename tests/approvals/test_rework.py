@@ -3,7 +3,9 @@
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from creditdesk.approvals.models import ApprovalRequest
 from creditdesk.cases.models import Case
 from creditdesk.credits.models import BillingCredit
 from creditdesk.users.models import Role
@@ -240,3 +242,45 @@ def test_information_asked_at_a_later_step_restarts_the_chain(world: World) -> N
     assert again.assignee_id == line.lead.id
     approved = world.post(f"/credits/{credit['id']}/approve", line.lead)
     assert approved.status_code == 200, approved.text
+
+
+def test_the_credit_keeps_the_time_of_its_first_approval_request(
+    world: World,
+) -> None:
+    line, credit = _returned(world, amount="50.00")
+    world.post(
+        f"/credits/{credit['id']}/resubmit",
+        line.agent,
+        {"justification": "Invoice INV-2 charged the March fee twice over."},
+    )
+
+    with world.session() as session:
+        first = session.scalar(
+            sa.select(sa.func.min(ApprovalRequest.created_at)).where(
+                ApprovalRequest.credit_id == credit["id"]
+            )
+        )
+        requests = session.scalar(
+            sa.select(sa.func.count()).where(ApprovalRequest.credit_id == credit["id"])
+        )
+        kept = session.get_one(BillingCredit, credit["id"]).approval_requested_at
+
+    assert requests == 2
+    assert kept == first
+
+
+def test_a_credit_raised_for_approval_is_written_with_its_request_s_time(
+    world: World,
+) -> None:
+    line = world.line()
+    credit = world.raise_credit(line.agent, "50.00")
+
+    with world.session() as session:
+        stored = session.get_one(BillingCredit, credit["id"])
+        [request] = session.scalars(
+            sa.select(ApprovalRequest).where(ApprovalRequest.credit_id == stored.id)
+        )
+
+    assert stored.approval_requested_at == request.created_at
+    # Written once, in the state its judgement put it in.
+    assert stored.version == 1

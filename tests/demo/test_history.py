@@ -483,3 +483,21 @@ def test_the_accounts_have_teams_and_invoices_for_the_leakage_shares(
     assert all(a.team_id is not None for a in accounts)
     assert {i.issued_on.day for i in invoices} == {1}
     assert len({i.account_id for i in invoices}) >= 0.9 * len(accounts)
+
+
+def test_a_credit_keeps_its_first_request_s_time_and_its_posted_month(
+    history: Written, credits: list[BillingCredit]
+) -> None:
+    first: dict[int, datetime] = {}
+    for request in _all(history, ApprovalRequest):
+        known = first.get(request.credit_id)
+        if known is None or request.created_at < known:
+            first[request.credit_id] = request.created_at
+
+    assert {c.id: c.approval_requested_at for c in credits if c.id in first} == first
+    assert all(c.approval_requested_at is None for c in credits if c.id not in first)
+    assert all(
+        c.posted_month == (c.posted_at and c.posted_at.strftime("%Y-%m"))
+        for c in credits
+    )
+    assert any(c.posted_month for c in credits)

@@ -155,6 +155,8 @@ class History:
             )
 
     def request(self, credit_id: int, *, created: str) -> None:
+        """An approval request, recorded on the credit as the approvals
+        service records it: the time of the credit's first."""
         with transaction(self.factory) as session:
             session.add(
                 ApprovalRequest(
@@ -163,6 +165,10 @@ class History:
                     created_at=at(created),
                 )
             )
+            credit = session.get_one(BillingCredit, credit_id)
+            first = credit.approval_requested_at
+            if first is None or at(created) < first:
+                credit.approval_requested_at = at(created)
 
     def posting_failure(self, credit_id: int, *, assigned: str) -> None:
         with transaction(self.factory) as session:

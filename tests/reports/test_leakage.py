@@ -1,8 +1,8 @@
 """Monthly leakage: posted credits, compliant and flagged, by hand."""
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 
-from creditdesk.credits.models import CreditStatus
+from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.reports.filters import check_filters
 from creditdesk.reports.leakage import GROUPED_INDEX, _grouped, leakage
 from creditdesk.reports.scope import scope_for
@@ -103,3 +103,14 @@ def test_reading_the_whole_index_gives_the_same_figures(history, session):
     assert len(by_index["by_team_month"]) == 10
     if session.get_bind().dialect.name == "sqlite":
         assert GROUPED_INDEX in sqlite_plan(session, _grouped(session, scope, True))
+
+
+def test_a_credit_s_posted_month_follows_its_posted_time_in_utc():
+    credit = BillingCredit(posted_at=datetime(2026, 3, 31, 23, 30, tzinfo=UTC))
+    assert credit.posted_month == "2026-03"
+
+    ahead = timezone(timedelta(hours=2))
+    credit.posted_at = datetime(2026, 4, 1, 1, 0, tzinfo=ahead)
+    assert credit.posted_month == "2026-03"
+    credit.posted_at = None
+    assert credit.posted_month is None

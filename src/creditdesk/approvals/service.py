@@ -54,6 +54,10 @@ def open_request(
         credit_id=credit.id, status=RequestStatus.PENDING, created_at=now
     )
     session.add(request)
+    if credit.approval_requested_at is None:
+        # Kept from the first request on (a resubmitted credit's turnaround
+        # still runs from it), for the approval report.
+        credit.approval_requested_at = now
     session.flush()
 
     for sequence, spec in enumerate(steps, start=1):

@@ -1,8 +1,9 @@
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from creditdesk.db import Base, BigId, UTCDateTime, str_enum, utcnow_column
@@ -60,6 +61,22 @@ class BillingCredit(Base):
             "amount_minor",
             "decided_at",
         ),
+        # Approval share's turnaround reads only the credits that went to
+        # approval: a quarter of them, with their first request's time.
+        sa.Index(
+            "ix_billing_credits_report_requested",
+            "created_at",
+            "status",
+            "team_id",
+            "requested_by_id",
+            "reason",
+            "product",
+            "currency",
+            "approval_requested_at",
+            "decided_at",
+            sqlite_where=sa.text("approval_requested_at IS NOT NULL"),
+            postgresql_where=sa.text("approval_requested_at IS NOT NULL"),
+        ),
         # The same columns in the order credits issued are grouped by, so a
         # long range is added up in one pass over the index, without a sort.
         sa.Index(
@@ -84,10 +101,12 @@ class BillingCredit(Base):
             "over_cap",
         ),
         # Leakage groups posted credits in this order: a short range is read
-        # through the index above, a long one off this one in order.
+        # through the index above, a long one off this one, already in group
+        # order (the month is a column, not an expression to sort by).
         sa.Index(
             "ix_billing_credits_report_posted_grouped",
             "team_id",
+            "posted_month",
             "currency",
             "near_duplicate",
             "over_cap",
@@ -122,6 +141,13 @@ class BillingCredit(Base):
     updated_at: Mapped[datetime] = utcnow_column()
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # posted_at's month in UTC ("2026-03"), set with it (below): a report
+    # grouping by month reads an index in that order instead of sorting.
+    posted_month: Mapped[str | None] = mapped_column(sa.String(7))
+    # When the credit's first approval request was opened (the approvals
+    # service sets it), so the approval report need not look up every
+    # credit's requests.
+    approval_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(default=1)
 
@@ -130,6 +156,21 @@ class BillingCredit(Base):
     @property
     def number(self) -> str:
         return format_number(self.id) if self.id is not None else "a new credit"
+
+
+@event.listens_for(BillingCredit.posted_at, "set")
+def _set_posted_month(
+    credit: BillingCredit, value: datetime | None, _old: Any, _initiator: Any
+) -> None:
+    credit.posted_month = None if value is None else utc_month(value)
+
+
+def utc_month(moment: datetime) -> str:
+    """``2026-03`` for a time in March 2026 UTC (a naive time is taken as UTC,
+    as the column stores it)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return f"{moment.year:04d}-{moment.month:02d}"
 
 
 def format_number(credit_id: int) -> str:

@@ -185,6 +185,11 @@ def raise_credit(
         decision=decision.to_dict(),
         near_duplicate="near_duplicate" in decision.flags,
         over_cap="over_cap" in decision.flags,
+        # act_on opens its first approval request now; set here, the row is
+        # written once rather than updated straight after.
+        approval_requested_at=(
+            now if decision.outcome is Outcome.APPROVAL_REQUIRED else None
+        ),
         created_at=now,
         updated_at=now,
     )

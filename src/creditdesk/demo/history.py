@@ -13,13 +13,16 @@ One sealed entry (``demo.history_written``) records that the history was
 generated, with its seed and counts, so ``creditdesk audit verify`` passes.
 """
 
+import marshal
 import multiprocessing
 import random
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -109,8 +112,9 @@ def write_history(
             active = policy.active_policy(session, now=moment, actor=HISTORY_ACTOR)
 
         counts: dict[str, int] = {}
-        with engine.connect() as connection, loading(connection):
-            counts = _load(connection, active, moment, scale, seed, progress)
+        with engine.connect() as connection:
+            with loading(connection):
+                counts = _load(connection, active, moment, scale, seed, progress)
             with connection.begin():
                 after_load(connection)
 
@@ -205,28 +209,39 @@ def _generated(planner: Planner) -> Iterator[dict[str, list[tuple]]]:
 
     context = multiprocessing.get_context("fork")
     queue = context.Queue(maxsize=QUEUED_CHUNKS)
-    child = context.Process(target=_produce, args=(planner, queue), daemon=True)
-    child.start()
-    try:
-        while True:
-            item = queue.get()
-            if item is None:
-                break
-            if isinstance(item, str):
-                raise RuntimeError(f"generating the history failed: {item}")
-            yield item
-    finally:
-        if child.is_alive():
-            child.terminate()
-        child.join()
+    with tempfile.TemporaryDirectory(prefix="creditdesk-history-") as spool:
+        child = context.Process(
+            target=_produce, args=(planner, queue, Path(spool)), daemon=True
+        )
+        child.start()
+        try:
+            while (item := queue.get()) is not None:
+                kind, value = item
+                if kind == "failed":
+                    raise RuntimeError(f"generating the history failed: {value}")
+                chunk = Path(value)
+                data = chunk.read_bytes()
+                chunk.unlink()
+                yield marshal.loads(data)  # noqa: S302 - our own child's bytes
+        finally:
+            if child.is_alive():
+                child.terminate()
+            child.join()
 
 
-def _produce(planner: Planner, queue: Any) -> None:
+def _produce(planner: Planner, queue: Any, spool: Path) -> None:
+    # A chunk goes through a file and only its name through the queue: the
+    # queue's feeder thread would need the interpreter lock back for every
+    # 64 KB the pipe takes, and wait for it behind the generating thread.
     try:
-        for chunk in planner.chunks(CHUNK_CREDITS):
-            queue.put(chunk.tables)
+        for number, chunk in enumerate(planner.chunks(CHUNK_CREDITS)):
+            path = spool / f"chunk-{number:06d}"
+            # Plain tuples of text, numbers and None: marshal encodes and
+            # decodes them several times faster than pickle.
+            path.write_bytes(marshal.dumps(chunk.tables))
+            queue.put(("chunk", str(path)))
     except Exception:
-        queue.put(traceback.format_exc())
+        queue.put(("failed", traceback.format_exc()))
         return
     queue.put(None)
 

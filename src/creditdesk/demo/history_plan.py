@@ -16,6 +16,8 @@ import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
+from itertools import accumulate
 
 from creditdesk.demo.history_flow import Flow
 from creditdesk.demo.history_judge import Amounts, Judge, Recent
@@ -254,6 +256,7 @@ class Planner:
                 decision,
                 flags,
                 result,
+                awaited,
             ),
         )
 
@@ -370,8 +373,10 @@ class Planner:
         decision: str,
         flags: tuple,
         result: Outcome,
+        awaited: bool,
     ) -> tuple:
         text = self.stamps.text
+        posted = None if result.posted is None else text(result.posted)
         return (
             credit_id,
             case.id,
@@ -395,9 +400,12 @@ class Planner:
             text(at),
             text(result.updated),
             None if result.decided is None else text(result.decided),
-            None if result.posted is None else text(result.posted),
+            posted,
             None if result.applied is None else text(result.applied),
             result.version,
+            None if posted is None else posted[:7],
+            # A chain opened for it as it was raised.
+            text(at) if awaited else None,
         )
 
     def _memo_text(self, credit_id: int, case: CaseState) -> str:
@@ -423,11 +431,20 @@ def resolution(raised: list[tuple[int, Outcome, bool]]) -> int | None:
 
 
 def _weighted(rng: random.Random, pairs: tuple) -> object:
-    values = [value for value, _ in pairs]
-    weights = [weight for _, weight in pairs]
-    return rng.choices(values, weights)[0]
+    # The same draw as choices(values, weights), without summing the weights
+    # again on every one of the history's hundreds of thousands of calls.
+    values, cumulative = _cumulative(pairs)
+    return rng.choices(values, cum_weights=cumulative)[0]
+
+
+@cache
+def _cumulative(pairs: tuple) -> tuple[list, list[int]]:
+    return [value for value, _ in pairs], list(accumulate(w for _, w in pairs))
+
+
+_BANDS_BY_WEIGHT = tuple((band, band[2]) for band in HOUR_BANDS)
 
 
 def _hour(rng: random.Random) -> int:
-    first, last, _ = _weighted(rng, tuple((band, band[2]) for band in HOUR_BANDS))
+    first, last, _ = _weighted(rng, _BANDS_BY_WEIGHT)
     return rng.randint(first * 3_600, last * 3_600 - 1)

@@ -7,7 +7,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from creditdesk.access.visibility import credit_visible
-from creditdesk.approvals.models import ApprovalRequest
 from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.reports import rounding
 from creditdesk.reports.filters import on_credits
@@ -80,43 +79,14 @@ def _raised(session: Session, scope: Scope) -> sa.Select:
 
 
 def _turnaround(session: Session, scope: Scope) -> sa.Select:
-    # One row per credit with any approval request: its first request, and
-    # the seconds to the credit's final decision (NULL while undecided).
-    c, r = BillingCredit, ApprovalRequest
-    columns = (
+    # One row per credit that went to approval: the seconds from its first
+    # request to its final decision (NULL while undecided), both kept on the
+    # credit, so the range is read from the covering index alone.
+    c = BillingCredit
+    seconds = seconds_between(c.approval_requested_at, c.decided_at, scope.dialect)
+    source = sa.select(
         c.team_id,
         month_of(c.created_at, scope.dialect).label("month"),
-        c.decided_at,
-    )
-    if scope.dialect == "postgresql":
-        # Every request hashed in one pass, then joined to the range.
-        first = (
-            sa.select(r.credit_id, sa.func.min(r.created_at).label("requested_at"))
-            .group_by(r.credit_id)
-            .subquery("first")
-        )
-        query = sa.select(*columns, first.c.requested_at).join(
-            first, first.c.credit_id == c.id
-        )
-    else:
-        # SQLite has no hash aggregate: probing the index once per credit in
-        # the range beats grouping every request there ever was.
-        first = (
-            sa.select(sa.func.min(r.created_at))
-            .where(r.credit_id == c.id)
-            .correlate(c)
-            .scalar_subquery()
-        )
-        # EXISTS stops at the first index entry; testing the minimum for
-        # NULL would make SQLite compute it a second time for every credit.
-        # Selecting the indexed column (not *) keeps it to the index.
-        requested = sa.select(r.credit_id).where(r.credit_id == c.id).exists()
-        query = sa.select(*columns, first.label("requested_at")).where(requested)
-    per_credit = query.where(*_where(session, scope)).subquery("first_requests")
-    seconds = seconds_between(
-        per_credit.c.requested_at, per_credit.c.decided_at, scope.dialect
-    )
-    source = sa.select(
-        per_credit.c.team_id, per_credit.c.month, seconds.label("seconds")
-    )
+        seconds.label("seconds"),
+    ).where(c.approval_requested_at.is_not(None), *_where(session, scope))
     return spread_by(source, ["team_id", "month"], "seconds")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 08:50:33.492829
+Create Date: 2026-12-04 09:31:43.055773
 """
 
 from collections.abc import Sequence
@@ -842,6 +842,8 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("posted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("posted_month", sa.String(length=7), nullable=True),
+        sa.Column("approval_requested_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.CheckConstraint(
@@ -920,6 +922,7 @@ def upgrade() -> None:
             "ix_billing_credits_report_posted_grouped",
             [
                 "team_id",
+                "posted_month",
                 "currency",
                 "near_duplicate",
                 "over_cap",
@@ -928,6 +931,23 @@ def upgrade() -> None:
                 "amount_minor",
             ],
             unique=False,
+        )
+        batch_op.create_index(
+            "ix_billing_credits_report_requested",
+            [
+                "created_at",
+                "status",
+                "team_id",
+                "requested_by_id",
+                "reason",
+                "product",
+                "currency",
+                "approval_requested_at",
+                "decided_at",
+            ],
+            unique=False,
+            sqlite_where=sa.text("approval_requested_at IS NOT NULL"),
+            postgresql_where=sa.text("approval_requested_at IS NOT NULL"),
         )
         batch_op.create_index(
             "ix_billing_credits_requested_by_id",
@@ -1486,6 +1506,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_billing_credits_team_id"))
         batch_op.drop_index("ix_billing_credits_status_id")
         batch_op.drop_index("ix_billing_credits_requested_by_id")
+        batch_op.drop_index(
+            "ix_billing_credits_report_requested",
+            sqlite_where=sa.text("approval_requested_at IS NOT NULL"),
+            postgresql_where=sa.text("approval_requested_at IS NOT NULL"),
+        )
         batch_op.drop_index("ix_billing_credits_report_posted_grouped")
         batch_op.drop_index("ix_billing_credits_report_posted")
         batch_op.drop_index("ix_billing_credits_report_grouped")

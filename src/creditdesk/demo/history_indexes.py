@@ -1,0 +1,118 @@
+"""What a history's bulk load sets aside while it runs, and builds again after.
+
+Keeping a dozen secondary indexes up to date row by row, and checking every
+row's foreign keys as it arrives, cost about as much processor time as
+storing the rows (on PostgreSQL, whose key checks are a trigger per row,
+more). Built once over the loaded rows (a sort per index, as ``pg_restore``
+does), the indexes cost a fraction of that, and every foreign key is still
+checked, in one pass per key once the rows are in. Primary keys and unique constraints
+stay in place throughout, so a duplicate id fails the chunk that brings it.
+"""
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+# Index builds sort in memory up to this; the default 64 MB spills to disk.
+PG_BUILD_MEMORY = "256MB"
+
+
+class BrokenForeignKey(RuntimeError):
+    """A loaded row names a parent row that does not exist: a generator bug."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """The statements that took indexes and keys away, and those that rebuild
+    them, in the order to run each."""
+
+    drops: tuple[str, ...]
+    rebuilds: tuple[str, ...]
+
+
+def set_aside(connection: sa.Connection, tables: tuple[str, ...]) -> SetAside:
+    """Drop the secondary indexes (and on PostgreSQL the foreign keys) of
+    ``tables``, committed, and say how to build them again."""
+    if connection.dialect.name == "postgresql":
+        aside = _postgres(connection, tables)
+    else:
+        aside = _sqlite(connection, tables)
+    with connection.begin():
+        for statement in aside.drops:
+            connection.exec_driver_sql(statement)
+    return aside
+
+
+def put_back(connection: sa.Connection, aside: SetAside) -> None:
+    """Build what ``set_aside`` dropped, in one transaction."""
+    with connection.begin():
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                f"SET LOCAL maintenance_work_mem = '{PG_BUILD_MEMORY}'"
+            )
+        for statement in aside.rebuilds:
+            connection.exec_driver_sql(statement)
+
+
+def check_foreign_keys(connection: sa.Connection, tables: tuple[str, ...]) -> None:
+    """On SQLite, whose keys were off during the load, find any row of
+    ``tables`` whose parent is missing (PostgreSQL checked them when they were
+    added back)."""
+    if connection.dialect.name == "postgresql":
+        return
+    with connection.begin():
+        for table in tables:
+            broken = connection.exec_driver_sql(
+                f"PRAGMA foreign_key_check({table})"
+            ).first()
+            if broken is not None:
+                table_, rowid, parent, _ = broken
+                raise BrokenForeignKey(
+                    f"{table_} row {rowid} names a missing {parent} row"
+                )
+
+
+def _sqlite(connection: sa.Connection, tables: tuple[str, ...]) -> SetAside:
+    # Indexes SQLite made for a PRIMARY KEY or UNIQUE constraint have no SQL.
+    marks = ", ".join("?" * len(tables))
+    query = (
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' "  # noqa: S608
+        f"AND sql IS NOT NULL AND tbl_name IN ({marks}) ORDER BY name"
+    )
+    with connection.begin():
+        rows = connection.exec_driver_sql(query, tables).all()
+    return SetAside(
+        drops=tuple(f'DROP INDEX "{name}"' for name, _ in rows),
+        rebuilds=tuple(sql for _, sql in rows),
+    )
+
+
+def _postgres(connection: sa.Connection, tables: tuple[str, ...]) -> SetAside:
+    # An index behind any constraint (a primary key, a unique constraint, the
+    # parent side of a foreign key) stays.
+    with connection.begin():
+        indexes = connection.exec_driver_sql(
+            "SELECT format('DROP INDEX %%s', x.indexrelid::regclass), "
+            "pg_get_indexdef(x.indexrelid) FROM pg_index x "
+            "JOIN pg_class t ON t.oid = x.indrelid "
+            "WHERE t.relnamespace = current_schema()::regnamespace "
+            "AND t.relname = ANY(%(tables)s) AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid) "
+            "ORDER BY 1",
+            {"tables": list(tables)},
+        ).all()
+        keys = connection.exec_driver_sql(
+            "SELECT format('ALTER TABLE %%s DROP CONSTRAINT %%I', t.oid::regclass, "
+            "k.conname), format('ALTER TABLE %%s ADD CONSTRAINT %%I %%s', "
+            "t.oid::regclass, k.conname, pg_get_constraintdef(k.oid)) "
+            "FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid "
+            "WHERE k.contype = 'f' "
+            "AND t.relnamespace = current_schema()::regnamespace "
+            "AND t.relname = ANY(%(tables)s) ORDER BY 1",
+            {"tables": list(tables)},
+        ).all()
+    # Keys come back last, checked over rows that are all in.
+    return SetAside(
+        drops=tuple(drop for drop, _ in (*keys, *indexes)),
+        rebuilds=tuple(build for _, build in (*indexes, *keys)),
+    )

@@ -1,0 +1,117 @@
+"""The bulk load behind a generated history sets indexes and foreign keys
+aside while it runs: they must be back as the models name them afterwards,
+whether the load finished or stopped halfway, and still checked."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from creditdesk import models
+from creditdesk.credits.models import BillingCredit
+from creditdesk.db import create_engine
+from creditdesk.demo.history import write_history
+from creditdesk.demo.history_indexes import (
+    BrokenForeignKey,
+    check_foreign_keys,
+    put_back,
+    set_aside,
+)
+from creditdesk.demo.history_write import ORDER
+from tests.databases import scratch_database, server_url
+
+NOW = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def url(tmp_path) -> Iterator[str]:
+    with scratch_database(
+        server_url(), prefix="creditdesk_load", directory=tmp_path
+    ) as url:
+        yield url
+
+
+def _schema(url: str) -> dict[str, tuple[set, set]]:
+    """Per table: the names of its indexes and of its foreign keys."""
+    engine = create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        return {
+            table: (
+                {
+                    index["name"]
+                    for index in inspector.get_indexes(table)
+                    if not index.get("duplicates_constraint")
+                },
+                {key["name"] for key in inspector.get_foreign_keys(table)},
+            )
+            for table in ORDER
+        }
+    finally:
+        engine.dispose()
+
+
+def _models() -> dict[str, tuple[set, set]]:
+    tables = models.Base.metadata.tables
+    return {
+        name: (
+            {index.name for index in tables[name].indexes},
+            {key.name for key in tables[name].foreign_key_constraints},
+        )
+        for name in ORDER
+    }
+
+
+def test_a_written_history_has_every_index_and_key_back(url: str) -> None:
+    write_history(url, scale=300, seed=1, now=NOW)
+
+    assert _schema(url) == _models()
+
+
+def test_a_load_stopped_halfway_puts_them_back(url: str) -> None:
+    def stop(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_history(url, scale=300, seed=1, progress=stop, now=NOW)
+
+    assert _schema(url) == _models()
+
+
+def test_a_row_without_its_parent_is_found(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            aside = set_aside(connection, ORDER)
+            if connection.dialect.name == "sqlite":
+                connection.connection.driver_connection.execute(
+                    "PRAGMA foreign_keys = OFF"
+                )
+            with connection.begin():
+                connection.execute(
+                    sa.insert(BillingCredit.__table__).values(
+                        id=1,
+                        case_id=999_999,
+                        account_id=999_999,
+                        requested_by_id=999_999,
+                        amount_minor=100,
+                        currency="GBP",
+                        type="goodwill",
+                        reason="goodwill",
+                        justification="no case, no account, no requester",
+                        status="submitted",
+                        policy_version=1,
+                        decision={},
+                        near_duplicate=False,
+                        over_cap=False,
+                        created_at=NOW,
+                        updated_at=NOW,
+                        version=1,
+                    )
+                )
+            with pytest.raises((BrokenForeignKey, sa.exc.IntegrityError)):
+                put_back(connection, aside)
+                check_foreign_keys(connection, ORDER)
+    finally:
+        engine.dispose()
