@@ -129,7 +129,10 @@ def test_a_credit_is_entered_with_the_keyboard_alone(
     keyboard = page.keyboard
 
     page.goto(f"{console.url}/sign-in?next=/cases/{case_id}")
-    keyboard.type("alex.agent")  # the username field has the focus
+    # The username field takes the focus by itself; typing before it has
+    # (a loaded machine) would lose the first keys.
+    expect(page.get_by_label("Username")).to_be_focused()
+    keyboard.type("alex.agent")
     keyboard.press("Tab")
     keyboard.type(DEMO_PASSWORD)
     keyboard.press("Enter")
