@@ -43,16 +43,20 @@ PAYLOAD = """convert_to(
     'UTF8'
 )"""
 
-# Fired once per queued row, in the order the rows were inserted.
+# Fired once per queued row. The first firing in a transaction seals every
+# row the transaction queued, oldest first, under one lock and one move of
+# the head; the later firings find their row gone and return at once.
 SEAL_FUNCTION = f"""
 CREATE FUNCTION audit_seal_pending() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     head audit_chain_head%ROWTYPE;
     entry audit_pending%ROWTYPE;
-    digest text;
+    last_seq bigint;
+    last_hash text;
+    sealed bigint[] := '{{}}';
 BEGIN
-    DELETE FROM audit_pending WHERE id = NEW.id RETURNING * INTO entry;
+    PERFORM 1 FROM audit_pending WHERE id = NEW.id;
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
@@ -65,26 +69,31 @@ BEGIN
         VALUES (1, 0, repeat('0', 64)) ON CONFLICT (id) DO NOTHING;
         SELECT * INTO head FROM audit_chain_head WHERE id = 1 FOR UPDATE;
     END IF;
+    last_seq := head.seq;
+    last_hash := head.hash;
 
-    SELECT encode(sha256({PAYLOAD}), 'hex') INTO digest
-    FROM (
-        SELECT head.seq + 1 AS seq, head.hash AS prev_hash,
-               entry.occurred_at AS occurred_at, entry.actor_id AS actor_id,
-               entry.actor_name AS actor_name, entry.channel AS channel,
-               entry.entity_type AS entity_type, entry.entity_id AS entity_id,
-               entry.action AS action, entry.changes AS changes,
-               entry.reason AS reason
-    ) AS e;
+    -- Only this transaction's rows are visible: every other writer's are
+    -- uncommitted, or deleted by its own seal before it committed.
+    FOR entry IN SELECT * FROM audit_pending ORDER BY id LOOP
+        INSERT INTO audit_entries (
+            seq, occurred_at, actor_id, actor_name, channel, entity_type,
+            entity_id, action, changes, reason, prev_hash, hash
+        )
+        SELECT e.*, encode(sha256({PAYLOAD}), 'hex')
+        FROM (
+            SELECT last_seq + 1 AS seq, entry.occurred_at AS occurred_at,
+                   entry.actor_id AS actor_id, entry.actor_name AS actor_name,
+                   entry.channel AS channel, entry.entity_type AS entity_type,
+                   entry.entity_id AS entity_id, entry.action AS action,
+                   entry.changes AS changes, entry.reason AS reason,
+                   last_hash AS prev_hash
+        ) AS e
+        RETURNING seq, hash INTO last_seq, last_hash;
+        sealed := sealed || entry.id;
+    END LOOP;
 
-    INSERT INTO audit_entries (
-        seq, occurred_at, actor_id, actor_name, channel, entity_type,
-        entity_id, action, changes, reason, prev_hash, hash
-    ) VALUES (
-        head.seq + 1, entry.occurred_at, entry.actor_id, entry.actor_name,
-        entry.channel, entry.entity_type, entry.entity_id, entry.action,
-        entry.changes, entry.reason, head.hash, digest
-    );
-    UPDATE audit_chain_head SET seq = head.seq + 1, hash = digest WHERE id = 1;
+    DELETE FROM audit_pending WHERE id = ANY (sealed);
+    UPDATE audit_chain_head SET seq = last_seq, hash = last_hash WHERE id = 1;
     RETURN NULL;
 END
 $$
