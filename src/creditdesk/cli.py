@@ -103,11 +103,13 @@ def serve(
     log.info("server.starting", host=host, port=port, worker=not no_worker)
     # One process: scale out with more processes behind a load balancer, and
     # the request id middleware already logs through structlog.
-    # TODO(api-latency): every request and the embedded worker share one
-    # interpreter lock and, on PostgreSQL, each statement is a round trip, so
-    # with 8 concurrent clients a credit's p99 there is over `make bench`'s
-    # 50 ms; the worker in a process of its own (`--no-worker` plus
-    # `creditdesk worker`) or fewer statements per credit would bring it down.
+    # TODO(api-latency): the requests share one interpreter lock, and on
+    # PostgreSQL a thread must win it back after each of a credit's seven
+    # round trips, so with 8 concurrent clients a credit's p99 there is 49 to
+    # 72 ms in `make bench` (50 aimed for), though the embedded worker gives
+    # way to requests. Less interpreter time per request (the ORM's loading
+    # of the case and account is the largest part left) or the statements
+    # sent in one psycopg pipeline would bring it down.
     uvicorn.run(
         create_app(settings, start_worker=not no_worker),
         host=host,

@@ -43,13 +43,6 @@ Progress = Callable[[int, int], None]
 # Below this many entries a second process costs more than it saves.
 PARALLEL_MIN_ENTRIES = 100_000
 
-# TODO(audit-speed): a million entries verify at about 374,000 entries/s on
-# SQLite and 475,000 on PostgreSQL (`make bench`, 2 cores, lightly loaded),
-# under the 500,000 target; on SQLite this process and its workers are busy
-# the whole time (building and hashing each entry's encoding). More cores
-# for the workers, or checking only what was sealed after a verified head
-# kept outside the database, would meet it.
-
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
