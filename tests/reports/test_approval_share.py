@@ -1,6 +1,9 @@
 """The share of credits needing approval, and the turnaround, by hand."""
 
 from creditdesk.credits.models import CreditStatus
+from creditdesk.db import transaction
+from creditdesk.users.models import Role
+from tests.factories import make_user
 from tests.reports.history import History
 
 S = CreditStatus
@@ -81,3 +84,53 @@ def test_amounts_play_no_part_so_a_junior_sees_the_same_counts(history, report):
     body = report(history, "junior", "approval-share", **SPRING)
     assert body["amounts"] == "hidden"
     assert body["tables"]["by_team_month"] == []
+
+
+def test_a_range_cut_mid_month_counts_only_its_days_and_teamless_credits(
+    history, report, session_factory
+):
+    with transaction(session_factory) as session:
+        loner = make_user(session, role=Role.AGENT)
+    loner_case = history.case(owner=loner, opened="2015-01-01 00:00")
+    agent = history.org.agent
+    # Before the range, on its first and last instants, and just after it.
+    credit = history.credit
+    credit(by=agent, amount=100, created="2015-03-09 23:59")
+    first = credit(
+        by=agent, amount=100, created="2015-03-10 00:00", decided="2015-03-10 02:00"
+    )
+    history.request(first, created="2015-03-10 00:00")
+    credit(by=agent, amount=100, created="2015-04-05 23:59")
+    credit(by=agent, amount=100, created="2015-04-06 00:00")
+    teamless = credit(
+        by=loner,
+        amount=100,
+        created="2015-03-20 12:00",
+        status=S.PENDING_APPROVAL,
+        case_id=loner_case,
+    )
+    history.request(teamless, created="2015-03-20 12:00")
+
+    body = report(
+        history,
+        "finance",
+        "approval-share",
+        date_from="2015-03-10",
+        date_to="2015-04-05",
+    )
+
+    # The database may hold other tests' teams: this test's are its own.
+    ours = {None, history.team_id}
+    rows = [r for r in body["tables"]["by_team_month"] if r["team_id"] in ours]
+    summary = [
+        (r["month"], r["team_id"], r["credits"], r["needing_approval"], r["decided"])
+        for r in rows
+    ]
+    # Months in order; within one, the teamless row first.
+    assert summary == [
+        ("2015-03", None, 1, 1, 0),
+        ("2015-03", history.team_id, 1, 1, 1),
+        ("2015-04", history.team_id, 1, 0, 0),
+    ]
+    assert rows[0]["turnaround_median_seconds"] is None
+    assert rows[1]["turnaround_p90_seconds"] == 7_200

@@ -90,6 +90,18 @@ class BillingCredit(Base):
             "status",
             "amount_minor",
         ),
+        # Approval share counts credits one team and month at a time: each is
+        # a range of this index, filtered without touching the table.
+        sa.Index(
+            "ix_billing_credits_report_team_created",
+            "team_id",
+            "created_at",
+            "status",
+            "requested_by_id",
+            "reason",
+            "product",
+            "currency",
+        ),
         sa.Index(
             "ix_billing_credits_report_posted",
             "posted_at",
@@ -120,7 +132,7 @@ class BillingCredit(Base):
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
     requested_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    team_id: Mapped[int | None] = mapped_column(sa.ForeignKey("teams.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(sa.ForeignKey("teams.id"))
     amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
     currency: Mapped[str] = mapped_column(sa.String(3))
     type: Mapped[str] = mapped_column(sa.String(32))

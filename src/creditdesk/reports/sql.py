@@ -1,9 +1,9 @@
 """SQL pieces that differ between SQLite and PostgreSQL: calendar buckets,
 whole seconds between two times, and percentiles over groups.
 
-Every bucket is taken in UTC. Percentiles are computed in the database with
-window functions (both backends have them), so a report fetches one row per
-group, never the durations themselves.
+Every bucket is taken in UTC. Percentiles are nearest-rank, the same rule
+whether the database ranks the values with window functions (``spread_by``,
+one row per group) or a report ranks values it fetched (``nearest_rank``).
 """
 
 from collections.abc import Sequence
@@ -63,6 +63,13 @@ def seconds_between(
 def _rank(percent: int, count: ColumnElement[int]) -> ColumnElement[int]:
     # ceil(p * n / 100) in integer arithmetic, the same on both databases.
     return (count * percent + 99) // 100
+
+
+def nearest_rank(ordered: Sequence[int], percent: int) -> int | None:
+    """The ``percent``-th percentile of ``ordered`` (ascending), or None."""
+    if not ordered:
+        return None
+    return ordered[(len(ordered) * percent + 99) // 100 - 1]
 
 
 def spread_by(source: sa.Select, keys: Sequence[str], value: str) -> sa.Select:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 09:31:43.055773
+Create Date: 2026-12-04 10:35:55.143370
 """
 
 from collections.abc import Sequence
@@ -950,15 +950,25 @@ def upgrade() -> None:
             postgresql_where=sa.text("approval_requested_at IS NOT NULL"),
         )
         batch_op.create_index(
+            "ix_billing_credits_report_team_created",
+            [
+                "team_id",
+                "created_at",
+                "status",
+                "requested_by_id",
+                "reason",
+                "product",
+                "currency",
+            ],
+            unique=False,
+        )
+        batch_op.create_index(
             "ix_billing_credits_requested_by_id",
             ["requested_by_id", "id"],
             unique=False,
         )
         batch_op.create_index(
             "ix_billing_credits_status_id", ["status", "id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_billing_credits_team_id"), ["team_id"], unique=False
         )
 
     op.create_table(
@@ -1503,9 +1513,9 @@ def downgrade() -> None:
 
     op.drop_table("event_deliveries")
     with op.batch_alter_table("billing_credits", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_billing_credits_team_id"))
         batch_op.drop_index("ix_billing_credits_status_id")
         batch_op.drop_index("ix_billing_credits_requested_by_id")
+        batch_op.drop_index("ix_billing_credits_report_team_created")
         batch_op.drop_index(
             "ix_billing_credits_report_requested",
             sqlite_where=sa.text("approval_requested_at IS NOT NULL"),
