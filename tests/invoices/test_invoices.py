@@ -14,7 +14,7 @@ from creditdesk.cli import app
 from creditdesk.config import get_settings
 from creditdesk.db import transaction
 from creditdesk.invoices.models import Invoice
-from tests.factories import make_account
+from tests.factories import make_account, make_team
 
 runner = CliRunner()
 
@@ -158,6 +158,40 @@ def test_an_account_moves_to_a_team_and_the_move_is_audited(client, org, session
         )
     ).one()
     assert json.loads(entry.changes) == {"team_id": [org.team.id, None]}
+
+
+def test_moving_an_account_moves_its_invoices_revenue_to_the_new_team(
+    client, org, session_factory
+):
+    with transaction(session_factory) as session:
+        other = make_team(session)
+    account = client.post(
+        "/api/v1/accounts",
+        json={"name": "Moving Ltd", "currency": "GBP", "team_id": org.team.id},
+        headers=org.auth("finance"),
+    ).json()
+    payload = body(account["id"], issued_on="2014-02-01", amount="40.00")
+    assert post(client, org, payload).status_code == 201
+
+    def revenue(team_id: int) -> list[tuple]:
+        response = client.get(
+            "/api/v1/reports/leakage",
+            params={"date_from": "2014-02-01", "date_to": "2014-02-28"},
+            headers=org.auth("finance"),
+        )
+        rows = response.json()["tables"]["revenue_by_team_month"]
+        return [(r["month"], r["billed"]) for r in rows if r["team_id"] == team_id]
+
+    before = (revenue(org.team.id), revenue(other.id))
+    moved = client.patch(
+        f"/api/v1/accounts/{account['id']}",
+        json={"team_id": other.id},
+        headers=org.auth("admin"),
+    )
+
+    assert moved.status_code == 200
+    assert before == ([("2014-02", "40.00")], [])
+    assert (revenue(org.team.id), revenue(other.id)) == ([], [("2014-02", "40.00")])
 
 
 @pytest.fixture

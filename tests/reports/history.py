@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from creditdesk.accounts.models import Account
 from creditdesk.approvals.models import (
     ApprovalRequest,
     RequestStatus,
@@ -141,11 +142,14 @@ class History:
     def invoice(
         self, *, account_id: int, amount: int, issued: str, currency: str = "GBP"
     ) -> None:
-        """An invoice issued on the day ``issued`` (``2015-06-01``)."""
+        """An invoice issued on the day ``issued`` (``2015-06-01``), with the
+        account's team as the invoices service records it."""
         with transaction(self.factory) as session:
+            account = session.get_one(Account, account_id)
             session.add(
                 Invoice(
                     account_id=account_id,
+                    team_id=account.team_id,
                     reference=unique("INV"),
                     issued_on=date.fromisoformat(issued),
                     amount_minor=amount,

@@ -16,6 +16,7 @@ from creditdesk.accounts.models import (
 from creditdesk.actors import Actor
 from creditdesk.audit import service as audit
 from creditdesk.errors import Conflict, NotFound, ValidationFailed
+from creditdesk.invoices.models import Invoice
 from creditdesk.money import MoneyError, currency_exponent
 from creditdesk.policy import service as policy
 from creditdesk.users.models import Team
@@ -28,9 +29,12 @@ def get_account(session: Session, account_id: int) -> Account:
     return account
 
 
-def get_account_for_input(session: Session, account_id: int) -> Account:
-    """An account named in a request body: unknown is bad input (422)."""
-    account = session.get(Account, account_id)
+def get_account_for_input(
+    session: Session, account_id: int, *, lock: bool = False
+) -> Account:
+    """An account named in a request body: unknown is bad input (422).
+    ``lock`` holds its row until the transaction ends (PostgreSQL)."""
+    account = session.get(Account, account_id, with_for_update=lock)
     if account is None:
         raise ValidationFailed.on("account_id", f"account {account_id} does not exist")
     return account
@@ -110,6 +114,11 @@ def move_account(
         return account
     before = account.team_id
     account.team_id = team_id
+    session.execute(
+        sa.update(Invoice)
+        .where(Invoice.account_id == account.id)
+        .values(team_id=team_id)
+    )
     session.flush()
     audit.record(
         session,

@@ -33,6 +33,7 @@ def with_teams(org: Org) -> list[tuple]:
 def invoices(org: Org, stamps: Stamps, ids: Ids, *, seed: int) -> Iterator[list[tuple]]:
     """The invoices month by month, oldest first: one list of rows a month."""
     rng = random.Random(f"invoices-{seed}")  # noqa: S311 - reproducible
+    team_of = {row[0]: row[-1] for row in with_teams(org)}
     for issued in _first_days(stamps):
         period_end = issued - timedelta(days=1)
         period_start = period_end.replace(day=1)
@@ -56,6 +57,7 @@ def invoices(org: Org, stamps: Stamps, ids: Ids, *, seed: int) -> Iterator[list[
                     customer.currency,
                     None,
                     created,
+                    team_of[customer.id],
                 )
             )
         yield rows

@@ -66,6 +66,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "currency",
         "created_by_id",
         "created_at",
+        "team_id",
     ),
     "cases": (
         "id",

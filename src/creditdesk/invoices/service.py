@@ -45,7 +45,9 @@ def record_invoice(
     starts); 409 when the account already has an invoice with ``reference``.
     """
     require(user, Permission.MANAGE_ACCOUNTS)
-    account = get_account_for_input(session, account_id)
+    # Locked, so a concurrent move of the account to another team cannot
+    # leave this invoice with the team it had before.
+    account = get_account_for_input(session, account_id, lock=True)
     minor = _amount(amount, currency, account.currency)
     reference = _reference(reference)
     if period_start and period_end and period_end < period_start:
@@ -55,6 +57,7 @@ def record_invoice(
 
     invoice = Invoice(
         account_id=account.id,
+        team_id=account.team_id,
         reference=reference,
         issued_on=issued_on,
         period_start=period_start,

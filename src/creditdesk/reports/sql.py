@@ -27,13 +27,6 @@ def month_of(column: ColumnElement, dialect: str) -> ColumnElement[str]:
     return sa.func.substr(column, 1, 7)
 
 
-def month_of_date(column: ColumnElement, dialect: str) -> ColumnElement[str]:
-    """``2026-03`` for any day in March 2026 (a date column, no time zone)."""
-    if dialect == "postgresql":
-        return sa.func.to_char(column, "YYYY-MM")
-    return sa.func.substr(column, 1, 7)
-
-
 def week_of(column: ColumnElement, dialect: str) -> ColumnElement[str]:
     """The Monday (``2026-03-09``) of the ISO week a time falls in (UTC)."""
     if dialect == "postgresql":

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 10:35:55.143370
+Create Date: 2026-12-04 10:42:27.984222
 """
 
 from collections.abc import Sequence
@@ -610,6 +610,11 @@ def upgrade() -> None:
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             nullable=False,
         ),
+        sa.Column(
+            "team_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
         sa.Column("reference", sa.String(length=100), nullable=False),
         sa.Column("issued_on", sa.Date(), nullable=False),
         sa.Column("period_start", sa.Date(), nullable=True),
@@ -635,6 +640,9 @@ def upgrade() -> None:
             ["users.id"],
             name=op.f("fk_invoices_created_by_id_users"),
         ),
+        sa.ForeignKeyConstraint(
+            ["team_id"], ["teams.id"], name=op.f("fk_invoices_team_id_teams")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invoices")),
         sa.UniqueConstraint(
             "account_id", "reference", name=op.f("uq_invoices_account_id_reference")
@@ -642,8 +650,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("invoices", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_invoices_report_issued",
-            ["issued_on", "account_id", "currency", "amount_minor"],
+            "ix_invoices_report_team_issued",
+            ["team_id", "issued_on", "currency", "amount_minor"],
             unique=False,
         )
 
@@ -1536,7 +1544,7 @@ def downgrade() -> None:
     op.drop_table("sharing_rules")
     op.drop_table("reconciliation_runs")
     with op.batch_alter_table("invoices", schema=None) as batch_op:
-        batch_op.drop_index("ix_invoices_report_issued")
+        batch_op.drop_index("ix_invoices_report_team_issued")
 
     op.drop_table("invoices")
     with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
