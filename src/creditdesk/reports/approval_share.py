@@ -13,7 +13,8 @@ from creditdesk.credits.models import BillingCredit, CreditStatus, utc_month
 from creditdesk.reports import rounding
 from creditdesk.reports.filters import credit_matches, on_credits
 from creditdesk.reports.scope import Report, Scope
-from creditdesk.reports.sql import MEDIAN, P90, month_of, nearest_rank, seconds_between
+from creditdesk.reports.spread import grouped, spread
+from creditdesk.reports.sql import month_of, seconds_between
 from creditdesk.reports.tally import team_names
 from creditdesk.users.models import Team
 
@@ -30,7 +31,7 @@ def approval_share(session: Session, scope: Scope) -> Report:
     for team, month in sorted(raised, key=lambda k: (k[1], k[0] or 0)):
         count = raised[(team, month)]
         seconds = turnarounds.get((team, month), [])
-        decided = sorted(s for s in seconds if s is not None)
+        figures = spread(seconds)
         rows.append(
             {
                 "month": month,
@@ -39,9 +40,9 @@ def approval_share(session: Session, scope: Scope) -> Report:
                 "credits": count,
                 "needing_approval": len(seconds),
                 "share_percent": percent(len(seconds), count),
-                "decided": len(decided),
-                "turnaround_median_seconds": nearest_rank(decided, MEDIAN),
-                "turnaround_p90_seconds": nearest_rank(decided, P90),
+                "decided": figures.count,
+                "turnaround_median_seconds": figures.median,
+                "turnaround_p90_seconds": figures.p90,
             }
         )
     report = Report("approval-share", "Credits needing approval", scope)
@@ -114,8 +115,7 @@ def _month_spans(start: datetime, end: datetime) -> Iterator[tuple[datetime, ...
 def _turnarounds(session: Session, scope: Scope) -> dict[Group, list[int | None]]:
     # One value per credit that went to approval: the seconds from its first
     # request to its final decision (None while undecided), read from the
-    # covering index. Ranking them here, a group at a time, costs less than
-    # the database sorting them all for window functions.
+    # covering index; ranked a group at a time (see reports.spread).
     c = BillingCredit
     seconds = seconds_between(c.approval_requested_at, c.decided_at, scope.dialect)
     query = sa.select(c.team_id, month_of(c.created_at, scope.dialect), seconds).where(
@@ -124,10 +124,6 @@ def _turnarounds(session: Session, scope: Scope) -> dict[Group, list[int | None]
         credit_visible(session, scope.user),
         *on_credits(scope.filters, c, day=c.created_at),
     )
-    groups: dict[Group, list[int | None]] = {}
-    for team, month, value in session.execute(query):
-        values = groups.get((team, month))
-        if values is None:
-            values = groups[(team, month)] = []
-        values.append(value)
-    return groups
+    # Fetched at once: row by row, psycopg is asked for each row in turn.
+    rows = session.connection().execute(query).all()
+    return grouped(((team, month), value) for team, month, value in rows)

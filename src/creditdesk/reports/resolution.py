@@ -1,6 +1,7 @@
 """Time to resolution of billing cases, by team and week (see
 docs/reports.md), and the case queries the ROI report shares."""
 
+from datetime import date, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -11,35 +12,52 @@ from creditdesk.cases.models import Case, CaseType
 from creditdesk.credits.models import BillingCredit
 from creditdesk.reports import rounding
 from creditdesk.reports.scope import Report, Scope
-from creditdesk.reports.sql import seconds_between, spread_by, week_of
+from creditdesk.reports.spread import grouped, spread
+from creditdesk.reports.sql import epoch_seconds, seconds_between
 from creditdesk.reports.tally import team_names
+
+EPOCH = date(1970, 1, 1)
 
 
 def resolution_time(session: Session, scope: Scope) -> Report:
     """Billing cases resolved in the range: median, p90 and mean seconds from
     opened to resolved, per team and per week resolved."""
-    source = sa.select(
+    query = sa.select(
         Case.team_id,
-        week_of(Case.resolved_at, scope.dialect).label("week"),
-        _seconds(scope).label("seconds"),
+        epoch_seconds(Case.resolved_at, scope.dialect),
+        _seconds(scope),
     ).where(*resolved_cases(session, scope, billing_only=True))
-    spreads = list(session.execute(spread_by(source, ["team_id", "week"], "seconds")))
-    teams = team_names(session, (row.team_id for row in spreads))
-    rows = [
-        {
-            "week": row.week,
-            "team_id": row.team_id,
-            "team": teams.get(row.team_id),
-            "resolved": row.count,
-            "median_seconds": row.median,
-            "p90_seconds": row.p90,
-            "mean_seconds": mean(row.total, row.count),
-        }
-        for row in sorted(spreads, key=lambda r: (r.week, r.team_id or 0))
-    ]
+    # Keyed by the Monday's day number: a date is made once per week, not
+    # once per case.
+    weeks = grouped(
+        ((team, _monday(resolved)), seconds)
+        for team, resolved, seconds in session.connection().execute(query).all()
+    )
+    teams = team_names(session, (team for team, _ in weeks))
+    rows = []
+    for team, monday in sorted(weeks, key=lambda k: (k[1], k[0] or 0)):
+        figures = spread(weeks[(team, monday)])
+        rows.append(
+            {
+                "week": (EPOCH + timedelta(days=monday)).isoformat(),
+                "team_id": team,
+                "team": teams.get(team),
+                "resolved": figures.count,
+                "median_seconds": figures.median,
+                "p90_seconds": figures.p90,
+                "mean_seconds": mean(figures.total, figures.count),
+            }
+        )
     report = Report("resolution-time", "Time to resolution of billing cases", scope)
     report.tables = {"by_team_week": rows}
     return report
+
+
+def _monday(epoch_seconds: int) -> int:
+    """The day number (since 1970) of the Monday of the ISO week, in UTC, that
+    a time falls in; 1 January 1970 was a Thursday."""
+    day = epoch_seconds // 86_400
+    return day - (day + 3) % 7
 
 
 def mean(total: int | None, count: int) -> int | None:

@@ -1,0 +1,55 @@
+"""Counts, medians and p90s of durations a report fetched, group by group.
+
+Percentiles are nearest-rank: the value at 1-based rank ceil(p * n / 100)
+of the group's values in ascending order. Ranking in Python, a few hundred
+values at a time, costs less than the database sorting every value of the
+range for window functions, and reads the same on both backends.
+"""
+
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+MEDIAN, P90 = 50, 90
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """Over a group's known values: how many, their sum, median and p90."""
+
+    count: int
+    total: int
+    median: int | None
+    p90: int | None
+
+
+def spread(values: Iterable[int | None]) -> Spread:
+    """The spread of ``values``; None (not yet known) is left out."""
+    ordered = sorted(v for v in values if v is not None)
+    return Spread(
+        count=len(ordered),
+        total=sum(ordered),
+        median=nearest_rank(ordered, MEDIAN),
+        p90=nearest_rank(ordered, P90),
+    )
+
+
+def nearest_rank(ordered: Sequence[int], percent: int) -> int | None:
+    """The ``percent``-th percentile of ``ordered`` (ascending), or None."""
+    if not ordered:
+        return None
+    return ordered[(len(ordered) * percent + 99) // 100 - 1]
+
+
+def grouped(pairs: Iterable[tuple[K, V]]) -> dict[K, list[V]]:
+    """The values of each key, in the order they came."""
+    groups: dict[K, list[V]] = {}
+    for key, value in pairs:
+        values = groups.get(key)
+        if values is None:
+            values = groups[key] = []
+        values.append(value)
+    return groups
