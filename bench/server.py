@@ -60,7 +60,7 @@ def create() -> FastAPI:
     # CREDITDESK_BENCH_WORKER=0 leaves the outbox to a separate worker, to see
     # what the embedded one costs the API.
     worker = os.environ.get("CREDITDESK_BENCH_WORKER", "1") != "0"
-    app = create_app(settings, start_worker=worker)
+    app = create_app(settings, start_worker=worker, freeze_startup_objects=True)
     # checkfirst: CREATE TABLE only when it is missing.
     METADATA.create_all(app.state.engine, checkfirst=True)
     app.add_api_route(

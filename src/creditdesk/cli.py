@@ -111,7 +111,7 @@ def serve(
     # of the case and account is the largest part left) or the statements
     # sent in one psycopg pipeline would bring it down.
     uvicorn.run(
-        create_app(settings, start_worker=not no_worker),
+        create_app(settings, start_worker=not no_worker, freeze_startup_objects=True),
         host=host,
         port=port,
         access_log=False,
