@@ -1,5 +1,6 @@
 """The reports benchmark on one backend: each report over a generated history,
-twelve months, unfiltered, as finance, beside DuckDB over the same rows.
+twelve months, unfiltered, as finance, beside DuckDB over the same rows; then
+the dashboard page that shows them all (``reports_dashboard``).
 
 Each report runs in process as the endpoints call it (a read-only session,
 ``run_report``, ``as_json``), once to warm up and then ``runs`` times; the
@@ -24,6 +25,7 @@ from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.query_plan import captured, plan
+from bench.reports_dashboard import DashboardTiming, measure_dashboard
 from bench.reports_duck import Reference, Tables, open_views
 from bench.reports_export import connect, export_parquet
 from bench.reports_history import HISTORY_END, database_name, ensure_history
@@ -77,6 +79,7 @@ class ReportsResult:
     generated_per_second: float | None = None
     generation_load: str = ""
     timings: list[ReportTiming] = field(default_factory=list)
+    dashboard: list[DashboardTiming] = field(default_factory=list)
 
     @property
     def load_1m(self) -> str:
@@ -151,6 +154,10 @@ def run_backend(backend: str, plan_: ReportsPlan, console: Console) -> ReportsRe
                     result.timings.append(_measure(name, ours, reference, plan_))
     finally:
         engine.dispose()
+    with console.status(f"reports on {backend}: the dashboard..."):
+        result.dashboard = measure_dashboard(
+            cached.url, runs=plan_.runs, date_from=date_from, date_to=date_to
+        )
     result.load += f" → {_load()}"
     _explain_slow(cached.url, filters, result, plan_)
     return result

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from bench.reports_dashboard import MAX_DASHBOARD_MS
 from bench.reports_history import MIN_HISTORY_RATE
 
 if TYPE_CHECKING:
@@ -83,6 +84,15 @@ def reports_targets(
                 f"<= {MAX_REPORT_P95_MS:.0f} ms",
                 verdict(p95 <= MAX_REPORT_P95_MS),
             )
+        for page in result.dashboard:
+            p95 = page.ms(0.95)
+            table.add_row(
+                f"dashboard p95, {page.range}",
+                result.backend,
+                f"{p95:.1f} ms (p50 {page.ms(0.5):.1f})",
+                f"< {MAX_DASHBOARD_MS:.0f} ms",
+                verdict(p95 < MAX_DASHBOARD_MS and page.problem is None),
+            )
         mismatched = sum(1 for timing in result.timings if timing.mismatches)
         table.add_row(
             "reports agree with DuckDB",
@@ -101,6 +111,9 @@ def print_reports_notes(results: "list[ReportsResult]", console: Console) -> Non
             f"{result.history_note}; {rows} in Parquet, "
             f"{result.export_note}; load average (1, 5, 15 min) {result.load}"
         )
+        for page in result.dashboard:
+            if page.problem:
+                console.print(f"  [bold red]dashboard[/] {page.range}: {page.problem}")
         for timing in result.timings:
             for problem in timing.mismatches:
                 console.print(
