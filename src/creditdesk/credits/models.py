@@ -61,22 +61,6 @@ class BillingCredit(Base):
             "amount_minor",
             "decided_at",
         ),
-        # Approval share's turnaround reads only the credits that went to
-        # approval: a quarter of them, with their first request's time.
-        sa.Index(
-            "ix_billing_credits_report_requested",
-            "created_at",
-            "status",
-            "team_id",
-            "requested_by_id",
-            "reason",
-            "product",
-            "currency",
-            "approval_requested_at",
-            "decided_at",
-            sqlite_where=sa.text("approval_requested_at IS NOT NULL"),
-            postgresql_where=sa.text("approval_requested_at IS NOT NULL"),
-        ),
         # The same columns in the order credits issued are grouped by, so a
         # long range is added up in one pass over the index, without a sort.
         sa.Index(
@@ -90,8 +74,8 @@ class BillingCredit(Base):
             "status",
             "amount_minor",
         ),
-        # Approval share counts credits one team and month at a time: each is
-        # a range of this index, filtered without touching the table.
+        # Approval share reads credits one team and month at a time: each is
+        # a range of this index, filtered and timed without touching the table.
         sa.Index(
             "ix_billing_credits_report_team_created",
             "team_id",
@@ -101,6 +85,8 @@ class BillingCredit(Base):
             "reason",
             "product",
             "currency",
+            "approval_requested_at",
+            "decided_at",
         ),
         sa.Index(
             "ix_billing_credits_report_posted",

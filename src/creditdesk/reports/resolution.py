@@ -1,7 +1,6 @@
 """Time to resolution of billing cases, by team and week (see
 docs/reports.md), and the case queries the ROI report shares."""
 
-from datetime import date, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -10,36 +9,28 @@ from sqlalchemy.orm import Session
 from creditdesk.access.visibility import case_visible
 from creditdesk.cases.models import Case, CaseType
 from creditdesk.credits.models import BillingCredit
-from creditdesk.reports import rounding
+from creditdesk.reports import rounding, spans
 from creditdesk.reports.scope import Report, Scope
-from creditdesk.reports.spread import grouped, spread
-from creditdesk.reports.sql import epoch_seconds, seconds_between
+from creditdesk.reports.spread import spread
+from creditdesk.reports.sql import seconds_between
 from creditdesk.reports.tally import team_names
-
-EPOCH = date(1970, 1, 1)
 
 
 def resolution_time(session: Session, scope: Scope) -> Report:
     """Billing cases resolved in the range: median, p90 and mean seconds from
     opened to resolved, per team and per week resolved."""
-    query = sa.select(
-        Case.team_id,
-        epoch_seconds(Case.resolved_at, scope.dialect),
-        _seconds(scope),
-    ).where(*resolved_cases(session, scope, billing_only=True))
-    # Keyed by the Monday's day number: a date is made once per week, not
-    # once per case.
-    weeks = grouped(
-        ((team, _monday(resolved)), seconds)
-        for team, resolved, seconds in session.connection().execute(query).all()
-    )
-    teams = team_names(session, (team for team, _ in weeks))
+    groups = [
+        (row.team_id, row.span, list(spans.parsed(row.durations)))
+        for row in session.execute(_per_team_and_week(session, scope))
+        if row.durations is not None
+    ]
+    teams = team_names(session, (group[0] for group in groups))
     rows = []
-    for team, monday in sorted(weeks, key=lambda k: (k[1], k[0] or 0)):
-        figures = spread(weeks[(team, monday)])
+    for team, week, durations in sorted(groups, key=lambda g: (g[1], g[0] or 0)):
+        figures = spread(durations)
         rows.append(
             {
-                "week": (EPOCH + timedelta(days=monday)).isoformat(),
+                "week": week,
                 "team_id": team,
                 "team": teams.get(team),
                 "resolved": figures.count,
@@ -53,11 +44,21 @@ def resolution_time(session: Session, scope: Scope) -> Report:
     return report
 
 
-def _monday(epoch_seconds: int) -> int:
-    """The day number (since 1970) of the Monday of the ISO week, in UTC, that
-    a time falls in; 1 January 1970 was a Thursday."""
-    day = epoch_seconds // 86_400
-    return day - (day + 3) % 7
+def _per_team_and_week(session: Session, scope: Scope) -> sa.CompoundSelect:
+    filters = scope.filters
+    table = spans.SpanTable(
+        spans.weeks(filters.start, filters.end), Case.resolved_at.type
+    )
+
+    def values(team: sa.ColumnElement[bool]) -> list[sa.ScalarSelect]:
+        durations = sa.select(spans.joined(_seconds(scope), scope.dialect)).where(
+            team,
+            *table.within(Case.resolved_at),
+            *case_filters(session, scope, billing_only=True),
+        )
+        return [durations.scalar_subquery().label("durations")]
+
+    return table.per_team(Case.team_id, values)
 
 
 def mean(total: int | None, count: int) -> int | None:
@@ -77,11 +78,19 @@ def resolved_cases(
 ) -> list[sa.ColumnElement[bool]]:
     """WHERE clauses on Case: resolved in the range, visible, filtered."""
     filters = scope.filters
-    clauses = [
+    return [
         Case.resolved_at >= filters.start,
         Case.resolved_at < filters.end,
-        case_visible(session, scope.user),
+        *case_filters(session, scope, billing_only=billing_only),
     ]
+
+
+def case_filters(
+    session: Session, scope: Scope, *, billing_only: bool
+) -> list[sa.ColumnElement[bool]]:
+    """WHERE clauses on Case: visible, and as the filters (but the range) say."""
+    filters = scope.filters
+    clauses = [case_visible(session, scope.user)]
     if billing_only:
         clauses.append(Case.type == CaseType.BILLING_DISPUTE)
     pairs = (

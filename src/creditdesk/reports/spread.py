@@ -1,19 +1,15 @@
-"""Counts, medians and p90s of durations a report fetched, group by group.
+"""Counts, medians and p90s of one group's durations (see ``reports.spans``).
 
 Percentiles are nearest-rank: the value at 1-based rank ceil(p * n / 100)
-of the group's values in ascending order. Ranking in Python, a few hundred
-values at a time, costs less than the database sorting every value of the
-range for window functions, and reads the same on both backends.
+of the group's values in ascending order. Ranking a few hundred values here
+costs less than the database sorting every value of the range for window
+functions, and reads the same on both backends.
 """
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 MEDIAN, P90 = 50, 90
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +38,3 @@ def nearest_rank(ordered: Sequence[int], percent: int) -> int | None:
     if not ordered:
         return None
     return ordered[(len(ordered) * percent + 99) // 100 - 1]
-
-
-def grouped(pairs: Iterable[tuple[K, V]]) -> dict[K, list[V]]:
-    """The values of each key, in the order they came."""
-    groups: dict[K, list[V]] = {}
-    for key, value in pairs:
-        values = groups.get(key)
-        if values is None:
-            values = groups[key] = []
-        values.append(value)
-    return groups

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 10:42:27.984222
+Create Date: 2026-12-04 11:06:40.629005
 """
 
 from collections.abc import Sequence
@@ -422,8 +422,20 @@ def upgrade() -> None:
             ["resolved_at", "type", "team_id", "owner_id", "opened_at"],
             unique=False,
         )
+        batch_op.create_index(
+            "ix_cases_report_team_resolved",
+            [
+                "team_id",
+                "resolved_at",
+                "type",
+                "owner_id",
+                "product",
+                "currency",
+                "opened_at",
+            ],
+            unique=False,
+        )
         batch_op.create_index("ix_cases_status_id", ["status", "id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_cases_team_id"), ["team_id"], unique=False)
 
     op.create_table(
         "contracts",
@@ -941,23 +953,6 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
-            "ix_billing_credits_report_requested",
-            [
-                "created_at",
-                "status",
-                "team_id",
-                "requested_by_id",
-                "reason",
-                "product",
-                "currency",
-                "approval_requested_at",
-                "decided_at",
-            ],
-            unique=False,
-            sqlite_where=sa.text("approval_requested_at IS NOT NULL"),
-            postgresql_where=sa.text("approval_requested_at IS NOT NULL"),
-        )
-        batch_op.create_index(
             "ix_billing_credits_report_team_created",
             [
                 "team_id",
@@ -967,6 +962,8 @@ def upgrade() -> None:
                 "reason",
                 "product",
                 "currency",
+                "approval_requested_at",
+                "decided_at",
             ],
             unique=False,
         )
@@ -1524,11 +1521,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_billing_credits_status_id")
         batch_op.drop_index("ix_billing_credits_requested_by_id")
         batch_op.drop_index("ix_billing_credits_report_team_created")
-        batch_op.drop_index(
-            "ix_billing_credits_report_requested",
-            sqlite_where=sa.text("approval_requested_at IS NOT NULL"),
-            postgresql_where=sa.text("approval_requested_at IS NOT NULL"),
-        )
         batch_op.drop_index("ix_billing_credits_report_posted_grouped")
         batch_op.drop_index("ix_billing_credits_report_posted")
         batch_op.drop_index("ix_billing_credits_report_grouped")
@@ -1563,8 +1555,8 @@ def downgrade() -> None:
 
     op.drop_table("contracts")
     with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_cases_team_id"))
         batch_op.drop_index("ix_cases_status_id")
+        batch_op.drop_index("ix_cases_report_team_resolved")
         batch_op.drop_index("ix_cases_report_resolved")
         batch_op.drop_index(batch_op.f("ix_cases_owner_id"))
         batch_op.drop_index(batch_op.f("ix_cases_account_id"))
