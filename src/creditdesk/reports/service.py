@@ -46,16 +46,6 @@ def run_report(
 ) -> Report:
     """The report ``name`` as ``user`` may see it; 404 for an unknown name,
     422 naming the filter at fault."""
-    # TODO(reports-speed): each report reads its whole date range (from
-    # covering indexes) on every request; over 12 months of a million
-    # credits approval-share still takes 650-900 ms, over the 500 ms aimed
-    # for: it ranks 138,000 turnarounds with a sort and window functions for
-    # the percentiles, and counts 500,000 credits by team and month (SQLite
-    # sorts them all). Keeping the turnaround on the credit, in an index in
-    # team, month and turnaround order, would spare the ranking its sort;
-    # monthly rollups kept current from the credits changed since the last
-    # refresh would fix the counts, with per-group histograms for the
-    # percentiles.
     if name not in REPORTS:
         raise NotFound(f"there is no report named {name!r}")
     checked = check_filters(session, today=today, **filters)
