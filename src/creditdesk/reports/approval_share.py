@@ -11,7 +11,7 @@ from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.reports import rounding, spans
 from creditdesk.reports.filters import credit_matches
 from creditdesk.reports.scope import Report, Scope
-from creditdesk.reports.spread import spread
+from creditdesk.reports.spread import Spread, counted, spread
 from creditdesk.reports.sql import seconds_between
 from creditdesk.reports.tally import team_names
 
@@ -20,24 +20,23 @@ def approval_share(session: Session, scope: Scope) -> Report:
     """Credits raised per team and month, how many needed approval, and how
     long from the first approval request to the final decision."""
     groups = [
-        (row.team_id, row.span, row.credits, list(spans.parsed(row.turnarounds)))
+        (row.team_id, row.span, row.credits, *_approvals(row, scope))
         for row in session.execute(_per_team_and_month(session, scope))
         if row.credits
     ]
     teams = team_names(session, (group[0] for group in groups))
     rows = []
-    for team, month, count, turnarounds in sorted(
+    for team, month, count, needing, figures in sorted(
         groups, key=lambda g: (g[1], g[0] or 0)
     ):
-        figures = spread(turnarounds)
         rows.append(
             {
                 "month": month,
                 "team_id": team,
                 "team": teams.get(team),
                 "credits": count,
-                "needing_approval": len(turnarounds),
-                "share_percent": percent(len(turnarounds), count),
+                "needing_approval": needing,
+                "share_percent": percent(needing, count),
                 "decided": figures.count,
                 "turnaround_median_seconds": figures.median,
                 "turnaround_p90_seconds": figures.p90,
@@ -54,6 +53,14 @@ def percent(part: int, whole: int) -> str | None:
         return None
     value = Decimal(part * 100) / Decimal(whole)
     return rounding.two_places(value)
+
+
+def _approvals(row: sa.Row, scope: Scope) -> tuple[int, Spread]:
+    # How many needed approval, and the spread of the decided ones' times.
+    if not scope.durations:
+        return row.needing, counted(row.decided)
+    turnarounds = list(spans.parsed(row.turnarounds))
+    return len(turnarounds), spread(turnarounds)
 
 
 def _per_team_and_month(session: Session, scope: Scope) -> sa.CompoundSelect:
@@ -74,12 +81,19 @@ def _per_team_and_month(session: Session, scope: Scope) -> sa.CompoundSelect:
             *credit_matches(filters, c),
         ]
         raised = sa.select(sa.func.count()).where(*where)
-        requested = sa.select(spans.joined(seconds, scope.dialect)).where(
-            *where, c.approval_requested_at.is_not(None)
-        )
+        requested = [*where, c.approval_requested_at.is_not(None)]
+        if not scope.durations:
+            needing = sa.select(sa.func.count()).where(*requested)
+            decided = sa.select(sa.func.count(c.decided_at)).where(*requested)
+            return [
+                raised.scalar_subquery().label("credits"),
+                needing.scalar_subquery().label("needing"),
+                decided.scalar_subquery().label("decided"),
+            ]
+        turnarounds = sa.select(spans.joined(seconds, scope.dialect))
         return [
             raised.scalar_subquery().label("credits"),
-            requested.scalar_subquery().label("turnarounds"),
+            turnarounds.where(*requested).scalar_subquery().label("turnarounds"),
         ]
 
     return table.per_team(c.team_id, values)

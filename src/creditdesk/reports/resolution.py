@@ -11,7 +11,7 @@ from creditdesk.cases.models import Case, CaseType
 from creditdesk.credits.models import BillingCredit
 from creditdesk.reports import rounding, spans
 from creditdesk.reports.scope import Report, Scope
-from creditdesk.reports.spread import spread
+from creditdesk.reports.spread import Spread, counted, spread
 from creditdesk.reports.sql import seconds_between
 from creditdesk.reports.tally import team_names
 
@@ -20,14 +20,14 @@ def resolution_time(session: Session, scope: Scope) -> Report:
     """Billing cases resolved in the range: median, p90 and mean seconds from
     opened to resolved, per team and per week resolved."""
     groups = [
-        (row.team_id, row.span, list(spans.parsed(row.durations)))
+        (row.team_id, row.span, _spread(row, scope))
         for row in session.execute(_per_team_and_week(session, scope))
-        if row.durations is not None
     ]
     teams = team_names(session, (group[0] for group in groups))
     rows = []
-    for team, week, durations in sorted(groups, key=lambda g: (g[1], g[0] or 0)):
-        figures = spread(durations)
+    for team, week, figures in sorted(groups, key=lambda g: (g[1], g[0] or 0)):
+        if not figures.count:
+            continue
         rows.append(
             {
                 "week": week,
@@ -44,6 +44,12 @@ def resolution_time(session: Session, scope: Scope) -> Report:
     return report
 
 
+def _spread(row: sa.Row, scope: Scope) -> Spread:
+    if not scope.durations:
+        return counted(row.resolved)
+    return spread(spans.parsed(row.durations))
+
+
 def _per_team_and_week(session: Session, scope: Scope) -> sa.CompoundSelect:
     filters = scope.filters
     table = spans.SpanTable(
@@ -51,12 +57,16 @@ def _per_team_and_week(session: Session, scope: Scope) -> sa.CompoundSelect:
     )
 
     def values(team: sa.ColumnElement[bool]) -> list[sa.ScalarSelect]:
-        durations = sa.select(spans.joined(_seconds(scope), scope.dialect)).where(
+        where = [
             team,
             *table.within(Case.resolved_at),
             *case_filters(session, scope, billing_only=True),
-        )
-        return [durations.scalar_subquery().label("durations")]
+        ]
+        if not scope.durations:
+            resolved = sa.select(sa.func.count()).where(*where)
+            return [resolved.scalar_subquery().label("resolved")]
+        durations = sa.select(spans.joined(_seconds(scope), scope.dialect))
+        return [durations.where(*where).scalar_subquery().label("durations")]
 
     return table.per_team(Case.team_id, values)
 

@@ -17,7 +17,9 @@ from creditdesk.users.models import User
 @dataclass(frozen=True, slots=True)
 class Scope:
     """One caller's view: record visibility comes from ``access.visibility``
-    in each query; ``amounts`` is the caller's field level for amounts."""
+    in each query; ``amounts`` is the caller's field level for amounts.
+    Without ``durations`` the reports with percentiles leave them out (null)
+    and count only, for a page that charts counts."""
 
     user: User
     filters: Filters
@@ -25,6 +27,7 @@ class Scope:
     book: RateBook | None
     dialect: str
     baselines: RoiBaselines
+    durations: bool = True
 
     @property
     def reads_reconciliation(self) -> bool:
@@ -35,14 +38,19 @@ class Scope:
 
 
 def scope_for(
-    session: Session, user: User, filters: Filters, baselines: RoiBaselines
+    session: Session,
+    user: User,
+    filters: Filters,
+    baselines: RoiBaselines,
+    *,
+    durations: bool = True,
 ) -> Scope:
     amounts = fields.view_for(session, user).can_read("amount")
     book = None
     if amounts and filters.convert_to is not None:
         book = load_book(session, filters.convert_to, filters)
     dialect = session.get_bind().dialect.name
-    return Scope(user, filters, amounts, book, dialect, baselines)
+    return Scope(user, filters, amounts, book, dialect, baselines, durations)
 
 
 @dataclass(slots=True)

@@ -14,10 +14,11 @@ MEDIAN, P90 = 50, 90
 
 @dataclass(frozen=True, slots=True)
 class Spread:
-    """Over a group's known values: how many, their sum, median and p90."""
+    """Over a group's known values: how many, their sum, median and p90
+    (all but the count None when only counted)."""
 
     count: int
-    total: int
+    total: int | None
     median: int | None
     p90: int | None
 
@@ -31,6 +32,11 @@ def spread(values: Iterable[int | None]) -> Spread:
         median=nearest_rank(ordered, MEDIAN),
         p90=nearest_rank(ordered, P90),
     )
+
+
+def counted(count: int) -> Spread:
+    """A group whose values were counted, not read."""
+    return Spread(count, None, None, None)
 
 
 def nearest_rank(ordered: Sequence[int], percent: int) -> int | None:
