@@ -103,13 +103,6 @@ def serve(
     log.info("server.starting", host=host, port=port, worker=not no_worker)
     # One process: scale out with more processes behind a load balancer, and
     # the request id middleware already logs through structlog.
-    # TODO(api-latency): the requests share one interpreter lock, and on
-    # PostgreSQL a thread must win it back after each of a credit's seven
-    # round trips, so with 8 concurrent clients a credit's p99 there is 49 to
-    # 72 ms in `make bench` (50 aimed for), though the embedded worker gives
-    # way to requests. Less interpreter time per request (the ORM's loading
-    # of the case and account is the largest part left) or the statements
-    # sent in one psycopg pipeline would bring it down.
     uvicorn.run(
         create_app(settings, start_worker=not no_worker, freeze_startup_objects=True),
         host=host,
