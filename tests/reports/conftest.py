@@ -1,9 +1,13 @@
+from datetime import date
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from creditdesk.db import read_only
+from creditdesk.reports.service import run_report
+from creditdesk.reports.settings import RoiBaselines
 from tests.reports.history import History
 
 
@@ -25,3 +29,23 @@ def report(client: TestClient):
         return response.json()
 
     return get
+
+
+@pytest.fixture
+def counted(session_factory: sessionmaker[Session]):
+    """``counted(history, "resolution-time", date_from=...)``: the tables of a
+    report run as the dashboard runs it, counts only, for finance."""
+
+    def run(history: History, name: str, **filters: Any) -> dict[str, list]:
+        with read_only(session_factory()) as session:
+            return run_report(
+                session,
+                user=session.merge(history.org.finance),
+                name=name,
+                today=date(2015, 12, 31),
+                baselines=RoiBaselines(),
+                durations=False,
+                **filters,
+            ).tables
+
+    return run

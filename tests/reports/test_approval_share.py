@@ -3,9 +3,7 @@
 from datetime import date
 
 from creditdesk.credits.models import CreditStatus
-from creditdesk.db import read_only, transaction
-from creditdesk.reports.service import run_report
-from creditdesk.reports.settings import RoiBaselines
+from creditdesk.db import transaction
 from creditdesk.users.models import Role
 from tests.factories import make_user
 from tests.reports.history import History
@@ -141,29 +139,23 @@ def test_a_range_cut_mid_month_counts_only_its_days_and_teamless_credits(
 
 
 def test_counted_only_the_report_keeps_its_counts_and_leaves_the_times_out(
-    history, session_factory
+    history, report, counted
 ):
     write_spring(history)
 
-    def rows(durations: bool) -> list[dict]:
-        with read_only(session_factory()) as session:
-            return run_report(
-                session,
-                user=session.merge(history.org.finance),
-                name="approval-share",
-                today=date(2015, 12, 31),
-                baselines=RoiBaselines(),
-                durations=durations,
-                team_id=history.team_id,
-                date_from=date(2015, 3, 1),
-                date_to=date(2015, 4, 30),
-            ).tables["by_team_month"]
-
-    full, counted = rows(True), rows(False)
+    full = report(history, "finance", "approval-share", team=history.team_id, **SPRING)
+    rows = counted(
+        history,
+        "approval-share",
+        team_id=history.team_id,
+        date_from=date(2015, 3, 1),
+        date_to=date(2015, 4, 30),
+    )["by_team_month"]
 
     times = ("turnaround_median_seconds", "turnaround_p90_seconds")
-    assert [{k: v for k, v in r.items() if k not in times} for r in full] == [
-        {k: v for k, v in r.items() if k not in times} for r in counted
+    assert [{k: v for k, v in r.items() if k not in times} for r in rows] == [
+        {k: v for k, v in r.items() if k not in times}
+        for r in full["tables"]["by_team_month"]
     ]
-    assert [r["decided"] for r in counted] == [3, 1]
-    assert {r[key] for r in counted for key in times} == {None}
+    assert [r["decided"] for r in rows] == [3, 1]
+    assert {r[key] for r in rows for key in times} == {None}

@@ -3,9 +3,6 @@
 from datetime import date
 
 from creditdesk.cases.models import CaseType
-from creditdesk.db import read_only
-from creditdesk.reports.service import run_report
-from creditdesk.reports.settings import RoiBaselines
 from tests.reports.history import History
 
 MAY = {"date_from": "2015-05-04", "date_to": "2015-05-17"}
@@ -73,23 +70,16 @@ def test_an_agent_filter_keeps_their_cases(history, report):
     ]
 
 
-def test_counted_only_the_weeks_keep_their_counts_and_no_times(
-    history, session_factory
-):
+def test_counted_only_the_weeks_keep_their_counts_and_no_times(history, counted):
     write_may(history)
 
-    with read_only(session_factory()) as session:
-        rows = run_report(
-            session,
-            user=session.merge(history.org.finance),
-            name="resolution-time",
-            today=date(2015, 12, 31),
-            baselines=RoiBaselines(),
-            durations=False,
-            team_id=history.team_id,
-            date_from=date(2015, 5, 4),
-            date_to=date(2015, 5, 17),
-        ).tables["by_team_week"]
+    rows = counted(
+        history,
+        "resolution-time",
+        team_id=history.team_id,
+        date_from=date(2015, 5, 4),
+        date_to=date(2015, 5, 17),
+    )["by_team_week"]
 
     assert [(r["week"], r["resolved"]) for r in rows] == [
         ("2015-05-04", 4),
