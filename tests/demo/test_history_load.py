@@ -13,12 +13,13 @@ from creditdesk.credits.models import BillingCredit
 from creditdesk.db import create_engine
 from creditdesk.demo.history import write_history
 from creditdesk.demo.history_indexes import (
+    BrokenCheck,
     BrokenForeignKey,
     check_foreign_keys,
     put_back,
     set_aside,
 )
-from creditdesk.demo.history_write import ORDER
+from creditdesk.demo.history_write import ORDER, loading, write
 from tests.databases import scratch_database, server_url
 
 NOW = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)
@@ -113,5 +114,21 @@ def test_a_row_without_its_parent_is_found(url: str) -> None:
             with pytest.raises((BrokenForeignKey, sa.exc.IntegrityError)):
                 put_back(connection, aside)
                 check_foreign_keys(connection, ORDER)
+    finally:
+        engine.dispose()
+
+
+def test_a_row_that_breaks_a_check_constraint_is_found(url: str) -> None:
+    pirate = (1, "pirate", "A Pirate", "pirate@example.com", "pirate")
+    pirate += (None, None, None, None, 0, None, True, "2026-11-30 15:30:00", None)
+    engine = create_engine(url)
+    try:
+        with (
+            engine.connect() as connection,
+            pytest.raises((BrokenCheck, sa.exc.IntegrityError)),
+            loading(connection),
+            connection.begin(),
+        ):
+            write(connection, {"users": [pirate]})
     finally:
         engine.dispose()

@@ -7,13 +7,14 @@ commits whole or not at all. Times are already text (see history_time); the
 PostgreSQL session is set to UTC so that text means UTC there too.
 """
 
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
 
-from creditdesk.demo.history_indexes import check_foreign_keys, put_back, set_aside
+from creditdesk.demo.history_indexes import put_back, put_back_checked, set_aside
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "teams": ("id", "name", "calendar", "created_at"),
@@ -251,21 +252,24 @@ def loading(connection: sa.Connection) -> Iterator[None]:
     afterwards, whether it finished or failed.
 
     Nothing goes unchecked: primary keys and unique constraints stay on, and
-    the foreign keys and indexes set aside are checked and rebuilt over every
-    row once the load is over (see history_indexes). PostgreSQL gives up
-    waiting for each commit's WAL flush (a crash loses at most the last
-    chunks, never consistency).
+    the foreign keys, indexes and (on SQLite) CHECK constraints set aside are
+    checked and rebuilt over every row once the load is over (see
+    history_indexes). PostgreSQL gives up waiting for each commit's WAL flush
+    (a crash loses at most the last chunks, never consistency).
     """
     postgres = connection.dialect.name == "postgresql"
     restore = _pg_settings(connection) if postgres else _sqlite_settings(connection)
     try:
         aside = set_aside(connection, ORDER)
         try:
-            yield
-        finally:
+            with nullcontext() if postgres else _rollback_journal(connection):
+                yield
+        except BaseException:
             connection.rollback()
             put_back(connection, aside)
-        check_foreign_keys(connection, ORDER)
+            raise
+        connection.rollback()
+        put_back_checked(connection, aside, ORDER)
     finally:
         connection.rollback()
         restore()
@@ -289,16 +293,42 @@ def _sqlite_settings(connection: sa.Connection) -> Callable[[], None]:
     # pragma is ignored inside a transaction, hence the driver's own call.
     raw: Any = connection.connection.driver_connection
     raw.execute("PRAGMA foreign_keys = OFF")
+    connection.exec_driver_sql("PRAGMA ignore_check_constraints = ON")
     before = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
     connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_LOAD_CACHE_KIB}")
     connection.commit()
 
     def restore() -> None:
         connection.exec_driver_sql(f"PRAGMA cache_size = {before}")
+        connection.exec_driver_sql("PRAGMA ignore_check_constraints = OFF")
         connection.commit()
         raw.execute("PRAGMA foreign_keys = ON")
 
     return restore
+
+
+@contextmanager
+def _rollback_journal(connection: sa.Connection) -> Iterator[None]:
+    """SQLite's rollback journal for the load, WAL again afterwards.
+
+    WAL writes every page twice, to the log and then to the database at each
+    checkpoint, with a sync each time; a rollback journal keeps only the few
+    pages that existed before, so the pages of new rows are written once.
+    Leaving WAL needs the only connection to the database: when another is
+    open, the load stays in WAL.
+    """
+    raw: Any = connection.connection.driver_connection
+    connection.commit()
+    try:
+        mode = raw.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+    except sqlite3.OperationalError:
+        mode = "wal"
+    try:
+        yield
+    finally:
+        if mode != "wal":
+            connection.rollback()
+            raw.execute("PRAGMA journal_mode = WAL")
 
 
 def write(connection: sa.Connection, tables: dict[str, list[tuple]]) -> int:
