@@ -12,7 +12,9 @@ per table. Primary keys and unique constraints stay in place throughout,
 so a duplicate id fails the chunk that brings it.
 """
 
+import queue
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -22,6 +24,8 @@ from creditdesk.db import READ_ONLY
 
 # Index builds sort in memory up to this; the default 64 MB spills to disk.
 PG_BUILD_MEMORY = "256MB"
+# Connections rebuilding side by side: one per core of a small server.
+PG_BUILDERS = 2
 # SQLite's sorter runs faster merging sorted runs of a few megabytes than
 # sorting one run the size of the load's page cache.
 SQLITE_BUILD_CACHE_KIB = 4 * 1024
@@ -39,11 +43,20 @@ class BrokenCheck(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class SetAside:
-    """The statements that took indexes and keys away, and those that rebuild
-    them, in the order to run each."""
+    """The statements that took indexes and keys away, and those that build
+    them again, in the order to run each."""
 
     drops: tuple[str, ...]
-    rebuilds: tuple[str, ...]
+    # Per index: its table and the statement that builds it.
+    indexes: tuple[tuple[str, str], ...]
+    # Per foreign key: adding it unchecked, then checking the rows have it.
+    keys: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def rebuilds(self) -> tuple[str, ...]:
+        """Every rebuilding statement, one after another."""
+        builds = (build for _, build in self.indexes)
+        return (*builds, *(step for key in self.keys for step in key))
 
 
 def set_aside(connection: sa.Connection, tables: tuple[str, ...]) -> SetAside:
@@ -85,12 +98,68 @@ def put_back_checked(
     build writes.
     """
     if connection.dialect.name == "postgresql":
-        put_back(connection, aside)
+        _put_back_side_by_side(connection.engine, aside)
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
         checked = pool.submit(_check_rows, connection.engine, tables)
         put_back(connection, aside)
         checked.result()
+
+
+def _put_back_side_by_side(engine: sa.Engine, aside: SetAside) -> None:
+    """PostgreSQL's rebuild on several connections at once, each statement
+    committed on its own: an index build leaves a core idle between its
+    parallel sorts, and a key's check is a single-process scan.
+
+    Adding a key takes a lock that waits for index builds on both its
+    tables, so the keys are added (unchecked, at once) after the last
+    build, and checked side by side; a check only shares its tables.
+    """
+    setting = f"SET maintenance_work_mem = '{PG_BUILD_MEMORY}'"
+    _side_by_side(engine, _largest_first(engine, aside.indexes), setting)
+    with engine.begin() as connection:
+        for add, _ in aside.keys:
+            connection.exec_driver_sql(add)
+    _side_by_side(engine, [check for _, check in aside.keys])
+
+
+def _largest_first(
+    engine: sa.Engine, indexes: tuple[tuple[str, str], ...]
+) -> list[str]:
+    # Builds on the largest tables first, so that the last to finish starts
+    # early.
+    with engine.connect() as connection:
+        sizes = dict(
+            connection.exec_driver_sql(
+                "SELECT oid::regclass::text, pg_relation_size(oid) FROM pg_class "
+                "WHERE relkind = 'r' "
+                "AND relnamespace = current_schema()::regnamespace"
+            ).all()
+        )
+    ordered = sorted(indexes, key=lambda index: -sizes.get(index[0], 0))
+    return [build for _, build in ordered]
+
+
+def _side_by_side(engine: sa.Engine, statements: list[str], *settings: str) -> None:
+    """Run ``statements`` on PG_BUILDERS connections, each taking the next
+    when it is free; the first failure is raised once all have stopped."""
+    pending = queue.SimpleQueue()
+    for statement in statements:
+        pending.put(statement)
+
+    def work() -> None:
+        autocommit = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        with autocommit as connection:
+            for setting in settings:
+                connection.exec_driver_sql(setting)
+            with suppress(queue.Empty):
+                while True:
+                    connection.exec_driver_sql(pending.get_nowait())
+
+    with ThreadPoolExecutor(max_workers=PG_BUILDERS) as pool:
+        done = [pool.submit(work) for _ in range(PG_BUILDERS)]
+    for future in done:
+        future.result()
 
 
 def _check_rows(engine: sa.Engine, tables: tuple[str, ...]) -> None:
@@ -156,14 +225,14 @@ def _sqlite(connection: sa.Connection, tables: tuple[str, ...]) -> SetAside:
     # Indexes SQLite made for a PRIMARY KEY or UNIQUE constraint have no SQL.
     marks = ", ".join("?" * len(tables))
     query = (
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' "  # noqa: S608
+        "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' "  # noqa: S608
         f"AND sql IS NOT NULL AND tbl_name IN ({marks}) ORDER BY name"
     )
     with connection.begin():
         rows = connection.exec_driver_sql(query, tables).all()
     return SetAside(
-        drops=tuple(f'DROP INDEX "{name}"' for name, _ in rows),
-        rebuilds=tuple(sql for _, sql in rows),
+        drops=tuple(f'DROP INDEX "{name}"' for name, _, _ in rows),
+        indexes=tuple((table, sql) for _, table, sql in rows),
     )
 
 
@@ -173,7 +242,7 @@ def _postgres(connection: sa.Connection, tables: tuple[str, ...]) -> SetAside:
     with connection.begin():
         indexes = connection.exec_driver_sql(
             "SELECT format('DROP INDEX %%s', x.indexrelid::regclass), "
-            "pg_get_indexdef(x.indexrelid) FROM pg_index x "
+            "t.oid::regclass::text, pg_get_indexdef(x.indexrelid) FROM pg_index x "
             "JOIN pg_class t ON t.oid = x.indrelid "
             "WHERE t.relnamespace = current_schema()::regnamespace "
             "AND t.relname = ANY(%(tables)s) AND NOT EXISTS "
@@ -183,8 +252,10 @@ def _postgres(connection: sa.Connection, tables: tuple[str, ...]) -> SetAside:
         ).all()
         keys = connection.exec_driver_sql(
             "SELECT format('ALTER TABLE %%s DROP CONSTRAINT %%I', t.oid::regclass, "
-            "k.conname), format('ALTER TABLE %%s ADD CONSTRAINT %%I %%s', "
-            "t.oid::regclass, k.conname, pg_get_constraintdef(k.oid)) "
+            "k.conname), format('ALTER TABLE %%s ADD CONSTRAINT %%I %%s NOT VALID', "
+            "t.oid::regclass, k.conname, pg_get_constraintdef(k.oid)), "
+            "format('ALTER TABLE %%s VALIDATE CONSTRAINT %%I', t.oid::regclass, "
+            "k.conname) "
             "FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid "
             "WHERE k.contype = 'f' "
             "AND t.relnamespace = current_schema()::regnamespace "
@@ -193,6 +264,7 @@ def _postgres(connection: sa.Connection, tables: tuple[str, ...]) -> SetAside:
         ).all()
     # Keys come back last, checked over rows that are all in.
     return SetAside(
-        drops=tuple(drop for drop, _ in (*keys, *indexes)),
-        rebuilds=tuple(build for _, build in (*indexes, *keys)),
+        drops=tuple(drop for drop, *_ in (*keys, *indexes)),
+        indexes=tuple((table, build) for _, table, build in indexes),
+        keys=tuple((add, check) for _, add, check in keys),
     )
