@@ -30,11 +30,11 @@ from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.credits.schemas import DecisionOut
 from creditdesk.db import create_engine, make_session_factory
 from creditdesk.demo.history import HistoryExists, HistoryStats, write_history
+from creditdesk.demo.history_columns import ORDER
 from creditdesk.demo.history_org import build_org
 from creditdesk.demo.history_plan import Planner
 from creditdesk.demo.history_rows import Ids
 from creditdesk.demo.history_time import Stamps
-from creditdesk.demo.history_write import ORDER
 from creditdesk.invoices.models import Invoice
 from creditdesk.outbox.models import OutboxMessage
 from creditdesk.policy.engine import Decision

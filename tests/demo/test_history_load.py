@@ -18,7 +18,7 @@ from creditdesk.demo.history_indexes import (
     put_back_checked,
     set_aside,
 )
-from creditdesk.demo.history_write import ORDER, loading, write
+from creditdesk.demo.history_write import ORDER, flatten, loading, write
 from tests.databases import scratch_database, server_url
 
 NOW = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)
@@ -129,6 +129,6 @@ def test_a_row_that_breaks_a_check_constraint_is_found(url: str) -> None:
             loading(connection),
             connection.begin(),
         ):
-            write(connection, {"users": [pirate]})
+            write(connection, flatten({"users": [pirate]}))
     finally:
         engine.dispose()

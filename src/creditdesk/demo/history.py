@@ -39,7 +39,13 @@ from creditdesk.demo.history_org import OPERATIONS_TEAM, build_org
 from creditdesk.demo.history_plan import Planner
 from creditdesk.demo.history_rows import Ids
 from creditdesk.demo.history_time import Stamps
-from creditdesk.demo.history_write import after_load, free_ids, loading, write
+from creditdesk.demo.history_write import (
+    after_load,
+    flatten,
+    free_ids,
+    loading,
+    write,
+)
 from creditdesk.errors import Conflict
 from creditdesk.policy import service as policy
 from creditdesk.users.models import Team
@@ -160,22 +166,24 @@ def _load(
     stamps = Stamps(now)
     counts: dict[str, int] = {}
 
-    def commit(tables: dict[str, list[tuple]]) -> None:
+    def commit(tables: dict[str, list]) -> None:
         with connection.begin():
-            write(connection, tables)
-        for table, rows in tables.items():
-            counts[table] = counts.get(table, 0) + len(rows)
+            written = write(connection, tables)
+        for table, rows in written.items():
+            counts[table] = counts.get(table, 0) + rows
 
     with connection.begin():
         bases = free_ids(connection)
     org = build_org(rng, scale=scale, bases=bases, stamps=stamps)
     commit(
-        {
-            "teams": org.teams,
-            "users": org.users,
-            "accounts": with_teams(org),
-            "contracts": org.contracts,
-        }
+        flatten(
+            {
+                "teams": org.teams,
+                "users": org.users,
+                "accounts": with_teams(org),
+                "contracts": org.contracts,
+            }
+        )
     )
     planner = Planner(
         rng,
@@ -190,7 +198,7 @@ def _load(
         # The invoices are written while the first credits are generated;
         # their ids are counted apart, as the planner takes none of them.
         for month in invoices(org, stamps, Ids(bases), seed=seed):
-            commit({"invoices": month})
+            commit(flatten({"invoices": month}))
         for tables in chunks:
             commit(tables)
             if progress is not None:
@@ -199,7 +207,7 @@ def _load(
 
 
 @contextmanager
-def _generating(planner: Planner) -> Iterator[Iterator[dict[str, list[tuple]]]]:
+def _generating(planner: Planner) -> Iterator[Iterator[dict[str, list]]]:
     """The planner's chunks, generated in a forked process where there is one.
 
     Generating and writing take about as long as each other, and the
@@ -209,7 +217,7 @@ def _generating(planner: Planner) -> Iterator[Iterator[dict[str, list[tuple]]]]:
     stopped on exit if it has not finished.
     """
     if "fork" not in multiprocessing.get_all_start_methods():
-        yield (chunk.tables for chunk in planner.chunks(CHUNK_CREDITS))
+        yield (flatten(chunk.tables) for chunk in planner.chunks(CHUNK_CREDITS))
         return
 
     context = multiprocessing.get_context("fork")
@@ -227,7 +235,7 @@ def _generating(planner: Planner) -> Iterator[Iterator[dict[str, list[tuple]]]]:
             child.join()
 
 
-def _received(queue: Any) -> Iterator[dict[str, list[tuple]]]:
+def _received(queue: Any) -> Iterator[dict[str, list]]:
     while (item := queue.get()) is not None:
         kind, value = item
         if kind == "failed":
@@ -248,9 +256,9 @@ def _produce(planner: Planner, queue: Any, spool: Path) -> None:
     try:
         for number, chunk in enumerate(planner.chunks(CHUNK_CREDITS)):
             path = spool / f"chunk-{number:06d}"
-            # Plain tuples of text, numbers and None: marshal encodes and
+            # Plain lists of text, numbers and None: marshal encodes and
             # decodes them several times faster than pickle.
-            path.write_bytes(marshal.dumps(chunk.tables))
+            path.write_bytes(marshal.dumps(flatten(chunk.tables)))
             queue.put(("chunk", str(path)))
     except Exception:
         queue.put(("failed", traceback.format_exc()))

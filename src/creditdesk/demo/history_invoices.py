@@ -1,6 +1,6 @@
 """The invoices of a generated history, and the team each account belongs to.
 
-Pure, like ``history_org``: rows are tuples in ``history_write.COLUMNS``
+Pure, like ``history_org``: rows are tuples in ``history_columns.COLUMNS``
 order. Every account with a contract is invoiced on the first of each month
 of the history for the month before: a price per product, five times it on
 a business plan, varied a little from month to month. The variation draws
