@@ -29,8 +29,10 @@ PG_BUILDERS = 2
 # SQLite's sorter runs faster merging sorted runs of a few megabytes than
 # sorting one run the size of the load's page cache.
 SQLITE_BUILD_CACHE_KIB = 4 * 1024
-# The checks look up parent rows all over their tables.
+# The checks look up parent rows all over their tables, and read the
+# children's from end to end (mapped, a page read needs no system call).
 SQLITE_CHECK_CACHE_KIB = 64 * 1024
+SQLITE_CHECK_MMAP_BYTES = 1 << 40
 
 
 class BrokenForeignKey(RuntimeError):
@@ -166,6 +168,7 @@ def _check_rows(engine: sa.Engine, tables: tuple[str, ...]) -> None:
     # Read-only: a plain BEGIN, not the writers' queue the build holds.
     with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
         connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CHECK_CACHE_KIB}")
+        connection.exec_driver_sql(f"PRAGMA mmap_size = {SQLITE_CHECK_MMAP_BYTES}")
         connection.commit()
         check_foreign_keys(connection, tables)
         check_constraints(connection, tables)
