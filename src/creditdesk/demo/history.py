@@ -58,8 +58,9 @@ log = structlog.get_logger(__name__)
 # and sealing each chunk onto the chain head with audit.chain would fix it,
 # at roughly twice the rows and time.
 CHUNK_CREDITS = 10_000
-# Chunks made ahead of the writer; each is a few megabytes.
-QUEUED_CHUNKS = 3
+# Chunks made ahead of the writer, each a file of a few megabytes: enough
+# for the generator to keep going while the invoices are written.
+QUEUED_CHUNKS = 16
 HISTORY_ACTOR = Actor.system(Channel.CLI, name="demo-history")
 
 # progress(done, total): credits written so far, out of ``scale``.
@@ -175,16 +176,6 @@ def _load(
     with connection.begin():
         bases = free_ids(connection)
     org = build_org(rng, scale=scale, bases=bases, stamps=stamps)
-    commit(
-        flatten(
-            {
-                "teams": org.teams,
-                "users": org.users,
-                "accounts": with_teams(org),
-                "contracts": org.contracts,
-            }
-        )
-    )
     planner = Planner(
         rng,
         org,
@@ -195,8 +186,19 @@ def _load(
         scale=scale,
     )
     with _generating(planner) as chunks:
-        # The invoices are written while the first credits are generated;
-        # their ids are counted apart, as the planner takes none of them.
+        # The organisation and the invoices are written while the first
+        # credits are generated; the invoices' ids are counted apart, as the
+        # planner takes none of them.
+        commit(
+            flatten(
+                {
+                    "teams": org.teams,
+                    "users": org.users,
+                    "accounts": with_teams(org),
+                    "contracts": org.contracts,
+                }
+            )
+        )
         for month in invoices(org, stamps, Ids(bases), seed=seed):
             commit(flatten({"invoices": month}))
         for tables in chunks:
