@@ -212,11 +212,11 @@ def _load(
 def _generating(planner: Planner) -> Iterator[Iterator[dict[str, list]]]:
     """The planner's chunks, generated in a forked process where there is one.
 
-    Generating and writing take about as long as each other, and the
-    database works while Python waits on it, so on two cores the next chunk
-    is made while the last one is stored. The child only computes; the
-    parent keeps the database connection. It starts on entry, and is
-    stopped on exit if it has not finished.
+    Generating takes about twice as long as storing, so on two cores the
+    next chunks are made while the last one is stored, and the child never
+    waits for the parent. The child only computes; the parent keeps the
+    database connection. It starts on entry, and is stopped on exit if it
+    has not finished.
     """
     if "fork" not in multiprocessing.get_all_start_methods():
         yield _flat_chunks(planner)

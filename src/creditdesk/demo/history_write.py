@@ -19,15 +19,6 @@ import sqlalchemy as sa
 from creditdesk.demo.history_columns import COLUMNS, ORDER
 from creditdesk.demo.history_indexes import put_back, put_back_checked, set_aside
 
-# TODO(history-speed): 9,000 to 14,000 credits a second on the shared
-# two-core machine, short of the 20,000 aimed for. The one generating process
-# is the bottleneck (about 55 us of processor time a credit; the writer takes
-# about as much again, and rebuilding the indexes adds a serial tail), so two
-# cores cannot overlap enough. Several generating processes would need the
-# history split into parts that share no account or agent, each with a seed
-# and id ranges of its own reserved up front; that changes the rows a seed
-# gives and the order of ids in time that the reports' range estimate uses.
-
 # A bigger page cache while loading: the indexes of a million credits do not
 # fit SQLite's default 2 MB, and every insert walks them.
 SQLITE_LOAD_CACHE_KIB = 256 * 1024
