@@ -37,7 +37,6 @@ class Flow:
         stamps: Stamps,
         finance_ids: list[int],
     ) -> None:
-        self.rng = rng
         self.random = rng.random
         self.ids = ids
         self.stamps = stamps
