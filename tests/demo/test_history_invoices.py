@@ -4,6 +4,7 @@ import random
 from collections import Counter
 from datetime import UTC, datetime
 
+from creditdesk.demo.history_columns import COLUMNS, ORDER
 from creditdesk.demo.history_invoices import (
     BUSINESS_TIMES,
     PRICES,
@@ -14,7 +15,6 @@ from creditdesk.demo.history_invoices import (
 from creditdesk.demo.history_org import build_org
 from creditdesk.demo.history_rows import Ids
 from creditdesk.demo.history_time import Stamps
-from creditdesk.demo.history_write import COLUMNS, ORDER
 
 NOW = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)
 

@@ -13,12 +13,12 @@ from creditdesk.credits.models import BillingCredit
 from creditdesk.db import create_engine
 from creditdesk.demo.history import write_history
 from creditdesk.demo.history_indexes import (
+    BrokenCheck,
     BrokenForeignKey,
-    check_foreign_keys,
-    put_back,
+    put_back_checked,
     set_aside,
 )
-from creditdesk.demo.history_write import ORDER
+from creditdesk.demo.history_write import ORDER, flatten, loading, write
 from tests.databases import scratch_database, server_url
 
 NOW = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)
@@ -111,7 +111,24 @@ def test_a_row_without_its_parent_is_found(url: str) -> None:
                     )
                 )
             with pytest.raises((BrokenForeignKey, sa.exc.IntegrityError)):
-                put_back(connection, aside)
-                check_foreign_keys(connection, ORDER)
+                put_back_checked(connection, aside, ORDER)
+    finally:
+        engine.dispose()
+
+
+def test_a_row_that_breaks_a_check_constraint_is_found(url: str) -> None:
+    pirate = (1, "pirate", "A Pirate", "pirate@example.com", "pirate")
+    pirate += (None, None, None, None, 0, None, True, "2026-11-30 15:30:00", None)
+    engine = create_engine(url)
+    # PostgreSQL refuses the row as the driver copies it in.
+    refused = (BrokenCheck, engine.dialect.loaded_dbapi.IntegrityError)
+    try:
+        with (
+            engine.connect() as connection,
+            pytest.raises(refused),
+            loading(connection),
+            connection.begin(),
+        ):
+            write(connection, flatten({"users": [pirate]}))
     finally:
         engine.dispose()

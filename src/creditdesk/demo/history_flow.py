@@ -10,6 +10,7 @@ happen after the history's "now" has not happened yet.
 import random
 from dataclasses import dataclass
 
+from creditdesk.demo.history_draws import between, lognormal, pick
 from creditdesk.demo.history_rows import Ids, Outcome, Rows, Step
 from creditdesk.demo.history_time import DAY, HOUR, Stamps
 
@@ -36,10 +37,13 @@ class Flow:
         stamps: Stamps,
         finance_ids: list[int],
     ) -> None:
-        self.rng = rng
+        self.random = rng.random
         self.ids = ids
         self.stamps = stamps
         self.finance_ids = finance_ids
+        self._next_request = ids.taker("approval_requests")
+        self._next_step = ids.taker("approval_steps")
+        self._next_item = ids.taker("work_items")
 
     # Approvals
 
@@ -56,8 +60,8 @@ class Flow:
         """Open the chain at the credit's creation and decide it step by step."""
         credit_id, t0, requester = credit
         run = _Run(
-            request_id=self.ids.take("approval_requests"),
-            step_ids=[self.ids.take("approval_steps") for _ in chain],
+            request_id=self._next_request(),
+            step_ids=[self._next_step() for _ in chain],
             statuses=["waiting"] * len(chain),
             settled_by=[None] * len(chain),
             comments=[None] * len(chain),
@@ -65,7 +69,7 @@ class Flow:
             decided=[None] * len(chain),
         )
         recall_at = None
-        if self.rng.random() < recall_odds:
+        if self.random() < recall_odds:
             recall_at = t0 + self._turnaround() // 2
 
         result, at, index = self._walk(
@@ -102,7 +106,7 @@ class Flow:
     ) -> tuple[str, int, int]:
         """Decide the steps in turn until one rejects, the agent recalls the
         credit, or the next decision would come after now."""
-        now, rng = self.stamps.now, self.rng
+        now, random = self.stamps.now, self.random
         at, index = credit[1], 0
         for index, step in enumerate(chain):
             run.assigned[index] = at
@@ -137,7 +141,7 @@ class Flow:
                     status="pending",
                 )
                 return "pending", at, index
-            approve = rng.random() >= reject_odds
+            approve = random() >= reject_odds
             status = "approved" if approve else "rejected"
             decider = self._items(
                 rows,
@@ -153,7 +157,7 @@ class Flow:
             run.settled_by[index], run.decided[index] = decider, decision_at
             at = decision_at
             if not approve:
-                run.comments[index] = rng.choice(REJECT_COMMENTS)
+                run.comments[index] = pick(random, REJECT_COMMENTS)
                 for later in range(index + 1, len(chain)):
                     run.statuses[later] = "skipped"
                 return "rejected", at, index
@@ -170,15 +174,14 @@ class Flow:
         at: int,
     ) -> None:
         text = self.stamps.text
+        created = text(t0)
         completed = None if result == "pending" else text(at)
-        rows.add(
-            "approval_requests",
-            (run.request_id, credit_id, result, text(t0), completed),
+        rows.approval_requests.append(
+            (run.request_id, credit_id, result, created, completed)
         )
         for index, step in enumerate(chain):
             assigned, decided = run.assigned[index], run.decided[index]
-            rows.add(
-                "approval_steps",
+            rows.approval_steps.append(
                 (
                     run.step_ids[index],
                     run.request_id,
@@ -192,12 +195,12 @@ class Flow:
                     run.comments[index],
                     None if assigned is None else text(assigned),
                     None if decided is None else text(decided),
-                    text(t0),
-                ),
+                    created,
+                )
             )
 
     def _turnaround(self) -> int:
-        seconds = int(self.rng.lognormvariate(0, 1.1) * TURNAROUND_MEDIAN_SECONDS)
+        seconds = int(lognormal(self.random, 1.1) * TURNAROUND_MEDIAN_SECONDS)
         return max(90, min(seconds, 6 * DAY))
 
     def _items(
@@ -221,20 +224,23 @@ class Flow:
             if step.deadline_minutes and step.remind_before_minutes
             else None
         )
-        decider = holders[self.rng.randrange(len(holders))] if holders else None
+        decider = pick(self.random, holders) if holders else None
+        answered = status in ("approved", "rejected")
+        assigned_text = text(assigned)
+        due_text = text(due) if step.deadline_minutes else None
+        closed_text = None if closed is None else text(closed)
+        elapsed = None if closed is None else closed - assigned
+        reminded = (
+            text(remind)
+            if remind is not None and (closed or self.stamps.now) > remind
+            else None
+        )
+        remind_text = text(remind) if remind is not None and closed is None else None
         for holder in holders or [None]:
-            answered = status in ("approved", "rejected")
             mine = holder == decider
-            item_status = status if (mine or not answered) else "no_response"
-            reminded = (
-                remind
-                if remind is not None and (closed or self.stamps.now) > remind
-                else None
-            )
-            rows.add(
-                "work_items",
+            rows.work_items.append(
                 (
-                    self.ids.take("work_items"),
+                    self._next_item(),
                     "approval",
                     credit_id,
                     step_id,
@@ -242,18 +248,18 @@ class Flow:
                     step.queue_role,
                     holder,
                     "policy",
-                    item_status,
-                    text(assigned),
-                    text(due) if step.deadline_minutes else None,
-                    text(remind) if remind is not None and closed is None else None,
-                    text(reminded) if reminded is not None else None,
+                    status if (mine or not answered) else "no_response",
+                    assigned_text,
+                    due_text,
+                    remind_text,
+                    reminded,
                     None,
-                    None if closed is None else text(closed),
+                    closed_text,
                     holder if mine and answered else None,
-                    None if closed is None else closed - assigned,
+                    elapsed,
                     None,
-                    text(assigned),
-                ),
+                    assigned_text,
+                )
             )
         return decider
 
@@ -273,15 +279,16 @@ class Flow:
         """Work handed to the agent or billing operations; done a while later."""
         text, now = self.stamps.text, self.stamps.now
         if done_at is None:
-            done_at = at + self.rng.randint(HOUR, 2 * DAY)
+            done_at = at + between(self.random, HOUR, 2 * DAY)
         finished = done_at <= now
+        handed = text(at)
+        done = text(done_at) if finished else None
         for index, holder in enumerate(holders):
             first = index == 0
             status = ("done" if first else "no_response") if finished else "pending"
-            rows.add(
-                "work_items",
+            rows.work_items.append(
                 (
-                    self.ids.take("work_items"),
+                    self._next_item(),
                     kind,
                     credit[0],
                     None,
@@ -290,17 +297,17 @@ class Flow:
                     holder,
                     "handoff",
                     status,
-                    text(at),
+                    handed,
                     None,
                     None,
                     None,
                     None,
-                    text(done_at) if finished else None,
+                    done,
                     done_by if finished and first else None,
                     done_at - at if finished else None,
                     comment,
-                    text(at),
-                ),
+                    handed,
+                )
             )
 
 

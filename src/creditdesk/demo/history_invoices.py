@@ -1,6 +1,6 @@
 """The invoices of a generated history, and the team each account belongs to.
 
-Pure, like ``history_org``: rows are tuples in ``history_write.COLUMNS``
+Pure, like ``history_org``: rows are tuples in ``history_columns.COLUMNS``
 order. Every account with a contract is invoiced on the first of each month
 of the history for the month before: a price per product, five times it on
 a business plan, varied a little from month to month. The variation draws
@@ -8,7 +8,7 @@ on a generator of its own, seeded from the history's seed, so the rest of
 the history is the same with or without invoices.
 """
 
-import random
+import random as _random
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -32,35 +32,53 @@ def with_teams(org: Org) -> list[tuple]:
 
 def invoices(org: Org, stamps: Stamps, ids: Ids, *, seed: int) -> Iterator[list[tuple]]:
     """The invoices month by month, oldest first: one list of rows a month."""
-    rng = random.Random(f"invoices-{seed}")  # noqa: S311 - reproducible
-    team_of = {row[0]: row[-1] for row in with_teams(org)}
+    random = _random.Random(f"invoices-{seed}").random  # noqa: S311 - reproducible
+    next_id = ids.taker("invoices")
+    billed = _billed(org)
     for issued in _first_days(stamps):
         period_end = issued - timedelta(days=1)
-        period_start = period_end.replace(day=1)
+        dates = (
+            issued.isoformat(),
+            period_end.replace(day=1).isoformat(),
+            period_end.isoformat(),
+        )
+        month = f"-{issued:%Y%m}"
         created = stamps.text(_seconds(issued))
-        rows = []
-        for customer in org.customers:
-            if not customer.contracts:
-                continue
-            price = sum(PRICES[product] for product in customer.contracts)
-            price *= BUSINESS_TIMES if customer.business else 1
-            spread = price * VARIATION_PERCENT // 100
-            rows.append(
-                (
-                    ids.take("invoices"),
-                    customer.id,
-                    f"HI-{customer.id:08d}-{issued:%Y%m}",
-                    issued.isoformat(),
-                    period_start.isoformat(),
-                    period_end.isoformat(),
-                    price + rng.randint(-spread, spread),
-                    customer.currency,
-                    None,
-                    created,
-                    team_of[customer.id],
-                )
+        yield [
+            (
+                next_id(),
+                account_id,
+                prefix + month,
+                *dates,
+                lowest + int(random() * choices),
+                currency,
+                None,
+                created,
+                team_id,
             )
-        yield rows
+            for account_id, prefix, lowest, choices, currency, team_id in billed
+        ]
+
+
+def _billed(org: Org) -> list[tuple[int, str, int, int, str, int]]:
+    """Per invoiced account: its id, its references' prefix, the lowest
+    amount of a month's bill and how many amounts from there, its currency
+    and its team."""
+    team_of = {row[0]: row[-1] for row in with_teams(org)}
+    billed = []
+    for customer in org.customers:
+        if not customer.contracts:
+            continue
+        price = sum(PRICES[product] for product in customer.contracts)
+        price *= BUSINESS_TIMES if customer.business else 1
+        spread = price * VARIATION_PERCENT // 100
+        prefix = f"HI-{customer.id:08d}"
+        lowest, choices = price - spread, 2 * spread + 1
+        team_id = team_of[customer.id]
+        billed.append(
+            (customer.id, prefix, lowest, choices, customer.currency, team_id)
+        )
+    return billed
 
 
 def _first_days(stamps: Stamps) -> Iterator[date]:

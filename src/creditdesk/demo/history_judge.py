@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from creditdesk.demo.history_draws import between, pick
 from creditdesk.demo.history_time import DAY
 from creditdesk.policy.engine import ContractFacts, CreditFacts, evaluate
 from creditdesk.policy.schemas import Policy
@@ -45,6 +46,9 @@ class Judge:
         self.exact_cache_keys = True
         self._types = sorted(policy.credit_types)
         self._reasons = sorted(policy.reason_codes)
+        eligibility = policy.eligibility
+        self._cap_window = eligibility.rolling_cap_days * DAY
+        self._duplicate_window = eligibility.near_duplicate_days * DAY
 
     def remember(self, account_id: int, credit: Recent) -> None:
         self.recent.setdefault(account_id, []).append(credit)
@@ -187,14 +191,18 @@ class Judge:
     def _recent(
         self, account_id: int, at: int, amount: int, reason: str, currency: str
     ) -> tuple[int, bool]:
-        eligibility = self.policy.eligibility
-        cap_start = at - eligibility.rolling_cap_days * DAY
-        duplicate_start = at - eligibility.near_duplicate_days * DAY
-        kept = [r for r in self.recent.get(account_id, ()) if r.created >= cap_start]
-        self.recent[account_id] = kept
+        kept = self.recent.get(account_id)
+        if not kept:
+            return 0, False
+        cap_start = at - self._cap_window
+        duplicate_start = at - self._duplicate_window
+        # Credits are remembered oldest first (but for the last day's
+        # make-up), so the list is trimmed only when its head has expired.
+        if kept[0].created < cap_start:
+            kept = self.recent[account_id] = [r for r in kept if r.created >= cap_start]
         total, duplicate = 0, False
         for r in kept:
-            if r.dies <= at or r.currency != currency:
+            if r.created < cap_start or r.dies <= at or r.currency != currency:
                 continue
             total += r.amount
             if (
@@ -205,43 +213,41 @@ class Judge:
                 duplicate = True
         return total, duplicate
 
-    # Cases
-
 
 class Amounts:
     """Amounts in minor units: mostly small, a tail for every approval band."""
 
     def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
+        self.random = rng.random
 
-    def amount(self, currency: str) -> int:
-        rng = self.rng
-        roll = rng.random()
+    def amount(self) -> int:
+        random = self.random
+        roll = random()
         if roll < 0.35:
-            return rng.choice(SMALL_AMOUNTS)
+            return pick(random, SMALL_AMOUNTS)
         if roll < 0.70:
-            return rng.randint(4, 40) * 50 - rng.choice((0, 1, 1, 51))
+            return between(random, 4, 40) * 50 - pick(random, (0, 1, 1, 51))
         if roll < 0.92:
-            return rng.randint(42, 500) * 50
+            return between(random, 42, 500) * 50
         if roll < 0.985:
-            return rng.randint(251, 1_000) * 100
+            return between(random, 251, 1_000) * 100
         if roll < 0.997:
-            return rng.randint(101, 500) * 1_000
-        return rng.randint(501, 900) * 1_000
+            return between(random, 101, 500) * 1_000
+        return between(random, 501, 900) * 1_000
 
-    def for_case(self, case: "CaseState", currency: str, earlier: int) -> int:
-        disputed, rng = case.disputed, self.rng
+    def for_case(self, disputed: int | None, earlier: int) -> int:
+        """A credit's amount on a case with ``earlier`` credits before it."""
+        random = self.random
         if disputed is None or earlier:
             # Later credits on a case are for other lines of the bill.
-            amount = self.amount(currency)
+            amount = self.amount()
             if disputed and amount >= disputed:
-                amount = max(100, disputed * rng.randint(1, 9) // 10 // 10 * 10 - 1)
+                share = between(random, 1, 9)
+                amount = max(100, disputed * share // 10 // 10 * 10 - 1)
             return amount
-        roll = rng.random()
+        roll = random()
         if roll < 0.03:
-            return disputed + rng.choice((100, 500, 1_000))
+            return disputed + pick(random, (100, 500, 1_000))
         if roll < 0.6 or disputed < 400:
             return disputed
-        return max(100, disputed * rng.choice((1, 2, 3)) // 4 // 50 * 50)
-
-    # Reconciliation
+        return max(100, disputed * pick(random, (1, 2, 3)) // 4 // 50 * 50)

@@ -1,8 +1,8 @@
 """The organisation behind a generated history: teams, people and customers.
 
-Pure: rows are plain tuples in the column order of ``history_write.COLUMNS``,
-ids are counted up from the bases the writer found free, and every choice
-comes from the caller's ``random.Random``, so one seed gives one organisation.
+Pure: rows are plain tuples in the column order of ``history_columns``, ids
+are counted up from the bases the writer found free, and every choice comes
+from the caller's ``random.Random``, so one seed gives one organisation.
 """
 
 import random

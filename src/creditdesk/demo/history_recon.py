@@ -37,13 +37,12 @@ class Reconciliation:
             for sample in flow.sample_by_month.get(month, [])[: rng.randint(0, 3)]:
                 kind = rng.choice(tuple(counts))
                 counts[kind] += 1
-                out.add(
-                    "reconciliation_findings", _finding(self.ids, run_id, kind, sample)
+                out.reconciliation_findings.append(
+                    _finding(self.ids, run_id, kind, sample)
                 )
             user_id = rng.choice(list(finance))
             matched = memos - counts["mismatched"] - counts["missing"]
-            out.add(
-                "reconciliation_runs",
+            out.reconciliation_runs.append(
                 (
                     run_id,
                     "ledger",
@@ -60,7 +59,7 @@ class Reconciliation:
                     finance[user_id],
                     text(started),
                     text(started + rng.randint(60, 900)),
-                ),
+                )
             )
 
 

@@ -1,35 +1,59 @@
 """The shapes a generated history is built from: ids, rows, steps, outcomes."""
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import count
 
 
 class Ids:
     """The next free id of every table the history writes."""
 
     def __init__(self, bases: dict[str, int]) -> None:
-        self.next = dict(bases)
+        self._counters = {table: count(base) for table, base in bases.items()}
 
     def take(self, table: str) -> int:
-        value = self.next[table]
-        self.next[table] = value + 1
-        return value
+        return next(self._counters[table])
+
+    def taker(self, table: str) -> Callable[[], int]:
+        """A function that takes the table's next id: for the hot loops, where
+        looking the table up on every id would cost more than counting."""
+        return self._counters[table].__next__
 
 
-@dataclass
+# The tables the planner fills, in the order they are written.
+TABLES = (
+    "cases",
+    "billing_credits",
+    "approval_requests",
+    "approval_steps",
+    "work_items",
+    "outbox_messages",
+    "ledger_memos",
+    "ledger_entries",
+    "reconciliation_runs",
+    "reconciliation_findings",
+)
+
+
 class Rows:
-    """Rows waiting to be written, per table, in ``history_write`` order."""
+    """Rows waiting to be written, a list per table the planner fills.
 
-    tables: dict[str, list[tuple]] = field(default_factory=dict)
+    Attributes rather than a dictionary of lists: the planner adds several
+    million rows, and ``rows.work_items.append`` is the cheapest way there.
+    """
 
-    def add(self, table: str, row: tuple) -> None:
-        self.tables.setdefault(table, []).append(row)
+    __slots__ = TABLES
 
-    def extend(self, other: "Rows") -> None:
-        for table, rows in other.tables.items():
-            self.tables.setdefault(table, []).extend(rows)
+    def __init__(self) -> None:
+        for table in self.__slots__:
+            setattr(self, table, [])
 
-    def count(self, table: str) -> int:
-        return len(self.tables.get(table, ()))
+    @property
+    def tables(self) -> dict[str, list[tuple]]:
+        """The tables that have rows, by name."""
+        return {
+            table: rows for table in self.__slots__ if (rows := getattr(self, table))
+        }
 
 
 @dataclass(slots=True)

@@ -25,6 +25,14 @@ BILLING_RUN_DAYS = {1: 170, 2: 160, 3: 140, 4: 120, 5: 110}
 _CLOCK = [f"{s // HOUR:02d}:{s // 60 % 60:02d}:{s % 60:02d}.000000" for s in range(DAY)]
 
 
+class _DayTexts(dict[int, str]):
+    """``"YYYY-MM-DD "`` per day since the epoch, made the first time asked."""
+
+    def __missing__(self, days: int) -> str:
+        text = self[days] = Stamps.date_text(days * DAY) + " "
+        return text
+
+
 class Stamps:
     """The history's window and a fast formatter for its instants."""
 
@@ -33,14 +41,10 @@ class Stamps:
             raise ValueError("naive datetime given where UTC is required")
         self.now = int(now.astimezone(UTC).timestamp())
         self.start = self.now - HISTORY_DAYS * DAY
-        self._days: dict[int, str] = {}
+        self._days = _DayTexts()
 
     def text(self, t: int) -> str:
-        days = t // DAY
-        day = self._days.get(days)
-        if day is None:
-            day = self._days[days] = self.date_text(t) + " "
-        return day + _CLOCK[t - days * DAY]
+        return self._days[t // DAY] + _CLOCK[t % DAY]
 
     @staticmethod
     def date_text(t: int) -> str:

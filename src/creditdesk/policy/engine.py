@@ -118,53 +118,66 @@ def evaluate(policy: Policy, version: int, facts: CreditFacts) -> Decision:
     return Decision(Outcome.APPROVED, [within], version, [], flags)
 
 
+# Each rule's message is worded only when the rule fires: a credit meets a
+# dozen rules, and formatting the amounts in all their messages cost more
+# than the rest of the judgement.
+
+
 def _refusals(policy: Policy, facts: CreditFacts) -> list[RuleHit]:
-    hits = [
+    return [
         *_catalogue_refusals(policy, facts),
         *_state_refusals(facts),
         *_contract_refusals(facts),
         *_amount_refusals(policy, facts),
     ]
-    return [hit for hit in hits if hit is not None]
 
 
-def _catalogue_refusals(policy: Policy, facts: CreditFacts) -> list[RuleHit | None]:
-    return [
-        _hit(
-            facts.currency not in policy.currencies,
-            "currency.unsupported",
-            f"Credits in {facts.currency} are not supported; the policy allows "
-            f"{', '.join(sorted(policy.currencies))}",
-        ),
-        _hit(
-            facts.reason not in policy.reason_codes,
-            "reason.unknown",
-            f"Reason '{facts.reason}' is not one the policy knows",
-        ),
-        _hit(
-            facts.credit_type not in policy.credit_types,
-            "type.unknown",
-            f"Credit type '{facts.credit_type}' is not one the policy knows",
-        ),
-    ]
+def _catalogue_refusals(policy: Policy, facts: CreditFacts) -> list[RuleHit]:
+    hits = []
+    if facts.currency not in policy.currencies:
+        hits.append(
+            RuleHit(
+                "currency.unsupported",
+                f"Credits in {facts.currency} are not supported; the policy allows "
+                f"{', '.join(sorted(policy.currencies))}",
+            )
+        )
+    if facts.reason not in policy.reason_codes:
+        hits.append(
+            RuleHit(
+                "reason.unknown", f"Reason '{facts.reason}' is not one the policy knows"
+            )
+        )
+    if facts.credit_type not in policy.credit_types:
+        hits.append(
+            RuleHit(
+                "type.unknown",
+                f"Credit type '{facts.credit_type}' is not one the policy knows",
+            )
+        )
+    return hits
 
 
-def _state_refusals(facts: CreditFacts) -> list[RuleHit | None]:
-    return [
-        _hit(
-            facts.account_status != "active",
-            "account.inactive",
-            f"Account is {facts.account_status}; credits need an active account",
-        ),
-        _hit(
-            facts.case_status not in OPEN_CASE_STATUSES,
-            "case.not_open",
-            f"Case is {facts.case_status}; credits need an open case",
-        ),
-    ]
+def _state_refusals(facts: CreditFacts) -> list[RuleHit]:
+    hits = []
+    if facts.account_status != "active":
+        hits.append(
+            RuleHit(
+                "account.inactive",
+                f"Account is {facts.account_status}; credits need an active account",
+            )
+        )
+    if facts.case_status not in OPEN_CASE_STATUSES:
+        hits.append(
+            RuleHit(
+                "case.not_open",
+                f"Case is {facts.case_status}; credits need an open case",
+            )
+        )
+    return hits
 
 
-def _contract_refusals(facts: CreditFacts) -> list[RuleHit | None]:
+def _contract_refusals(facts: CreditFacts) -> list[RuleHit]:
     contract = facts.contract
     if contract is None:
         product = facts.case_product
@@ -176,9 +189,10 @@ def _contract_refusals(facts: CreditFacts) -> list[RuleHit | None]:
         return [RuleHit("contract.missing", message)]
 
     allowed = contract.credit_types
+    if allowed is None or facts.credit_type in allowed:
+        return []
     return [
-        _hit(
-            allowed is not None and facts.credit_type not in allowed,
+        RuleHit(
             "contract.type_not_allowed",
             f"The {contract.product} contract does not allow "
             f"{facts.credit_type} credits",
@@ -186,49 +200,52 @@ def _contract_refusals(facts: CreditFacts) -> list[RuleHit | None]:
     ]
 
 
-def _amount_refusals(policy: Policy, facts: CreditFacts) -> list[RuleHit | None]:
+def _amount_refusals(policy: Policy, facts: CreditFacts) -> list[RuleHit]:
     amount, currency = facts.amount_minor, facts.currency
     disputed = facts.disputed_amount_minor
-    hits = [
-        _hit(
-            amount <= 0,
-            "amount.not_positive",
-            f"Amount {_money(amount, currency)} must be above zero",
-        ),
-        _hit(
-            disputed is not None and amount > disputed,
-            "amount.exceeds_disputed",
-            f"Amount {_money(amount, currency)} exceeds the disputed amount "
-            f"{_money(disputed or 0, currency)}",
-        ),
-    ]
-    if currency in policy.currencies:
-        maximum = policy.refuse_above(currency)
+    hits = []
+    if amount <= 0:
         hits.append(
-            _hit(
-                amount > maximum,
-                "amount.over_maximum",
-                f"Amount {_money(amount, currency)} is above the policy maximum "
-                f"{_money(maximum, currency)}",
+            RuleHit(
+                "amount.not_positive",
+                f"Amount {_money(amount, currency)} must be above zero",
             )
         )
+    if disputed is not None and amount > disputed:
+        hits.append(
+            RuleHit(
+                "amount.exceeds_disputed",
+                f"Amount {_money(amount, currency)} exceeds the disputed amount "
+                f"{_money(disputed, currency)}",
+            )
+        )
+    if currency in policy.currencies:
+        maximum = policy.refuse_above(currency)
+        if amount > maximum:
+            hits.append(
+                RuleHit(
+                    "amount.over_maximum",
+                    f"Amount {_money(amount, currency)} is above the policy maximum "
+                    f"{_money(maximum, currency)}",
+                )
+            )
     return hits
 
 
 def _approval_rules(policy: Policy, facts: CreditFacts) -> list[RuleHit]:
     amount, currency = facts.amount_minor, facts.currency
-    hits: list[RuleHit | None] = []
+    hits = []
 
     if currency in policy.currencies:
         limit = policy.auto_limit(facts.requester_role, currency)
-        hits.append(
-            _hit(
-                amount > limit,
-                "amount.over_auto_limit",
-                f"Amount {_money(amount, currency)} is above the auto-approval "
-                f"limit of {_money(limit, currency)} for {facts.requester_role}",
+        if amount > limit:
+            hits.append(
+                RuleHit(
+                    "amount.over_auto_limit",
+                    f"Amount {_money(amount, currency)} is above the auto-approval "
+                    f"limit of {_money(limit, currency)} for {facts.requester_role}",
+                )
             )
-        )
 
     if facts.contract is not None and _over_cap(facts):
         total = facts.recent_total_minor + amount
@@ -243,16 +260,16 @@ def _approval_rules(policy: Policy, facts: CreditFacts) -> list[RuleHit]:
             )
         )
 
-    hits.append(
-        _hit(
-            facts.near_duplicate,
-            "duplicate.suspected",
-            f"A credit of {_money(amount, currency)} for the same reason was "
-            f"raised on this account in the last "
-            f"{policy.eligibility.near_duplicate_days} days",
+    if facts.near_duplicate:
+        hits.append(
+            RuleHit(
+                "duplicate.suspected",
+                f"A credit of {_money(amount, currency)} for the same reason was "
+                f"raised on this account in the last "
+                f"{policy.eligibility.near_duplicate_days} days",
+            )
         )
-    )
-    return [hit for hit in hits if hit is not None]
+    return hits
 
 
 def _over_cap(facts: CreditFacts) -> bool:
@@ -270,10 +287,6 @@ def _flags(facts: CreditFacts) -> list[str]:
     if facts.near_duplicate:
         flags.append(FLAG_NEAR_DUPLICATE)
     return flags
-
-
-def _hit(fired: bool, rule_id: str, message: str) -> RuleHit | None:
-    return RuleHit(rule_id, message) if fired else None
 
 
 # The same rules worded without any amount, for a caller who may not see the
