@@ -71,6 +71,12 @@ def test_a_35_pound_credit_is_approved_by_the_team_lead_from_the_inbox(
     item.get_by_role("button", name=f"Reject {number}").click()
     expect(item.locator(".field-error")).to_have_text("a rejection needs a comment")
     expect(item.get_by_label("Comment")).to_be_focused()
+    # Until htmx has settled the swapped-in item its form is a plain one, and
+    # Enter would submit it with a page load (which works, but is not what
+    # this story checks); a loaded machine can take that long.
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
 
     # Keyboard: from the comment field, Tab reaches Approve, Enter decides.
     item.get_by_label("Comment").fill("Outage confirmed by the network team.")
