@@ -228,8 +228,9 @@ def _sqlite(connection: sa.Connection, tables: tuple[str, ...]) -> SetAside:
     # Indexes SQLite made for a PRIMARY KEY or UNIQUE constraint have no SQL.
     marks = ", ".join("?" * len(tables))
     query = (
-        "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' "  # noqa: S608
-        f"AND sql IS NOT NULL AND tbl_name IN ({marks}) ORDER BY name"
+        "SELECT name, tbl_name, sql FROM sqlite_master "  # noqa: S608
+        f"WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({marks}) "
+        "ORDER BY name"
     )
     with connection.begin():
         rows = connection.exec_driver_sql(query, tables).all()

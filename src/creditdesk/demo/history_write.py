@@ -183,7 +183,8 @@ def _sqlite_inserts(
     row = "(" + ", ".join("?" * width) + ")"
     step = per * width
     whole = len(values) - len(values) % step
-    many = f"INSERT INTO {table} ({names}) VALUES " + ", ".join([row] * per)  # noqa: S608
+    rows = ", ".join([row] * per)
+    many = f"INSERT INTO {table} ({names}) VALUES {rows}"  # noqa: S608
     for start in range(0, whole, step):
         yield many, values[start : start + step]
     rest = values[whole:]
