@@ -38,7 +38,7 @@ from creditdesk.demo.history_time import Stamps
 from creditdesk.invoices.models import Invoice
 from creditdesk.outbox.models import OutboxMessage
 from creditdesk.policy.engine import Decision
-from creditdesk.policy.schemas import default_policy_text, parse_policy
+from creditdesk.policy.schemas import Policy, default_policy_text, parse_policy
 from creditdesk.reconciliation.models import ReconciliationFinding, ReconciliationRun
 from creditdesk.users.models import Role, User
 from tests.databases import scratch_database, server_url
@@ -286,22 +286,21 @@ def test_the_cached_decisions_are_the_ones_full_facts_give() -> None:
     policy = parse_policy(default_policy_text())
 
     def generate(exact: bool) -> list[dict[str, list[tuple]]]:
-        rng, stamps = random.Random(SEED), Stamps(NOW)
-        bases = dict.fromkeys(ORDER, 1)
-        org = build_org(rng, scale=SCALE, bases=bases, stamps=stamps)
-        planner = Planner(
-            rng,
-            org,
-            policy=policy,
-            version=1,
-            stamps=stamps,
-            ids=Ids(bases),
-            scale=SCALE,
-        )
+        planner = _planner(policy, seed=SEED, scale=SCALE)
         planner.rules.exact_cache_keys = not exact
         return [chunk.tables for chunk in planner.chunks(500)]
 
     assert generate(exact=False) == generate(exact=True)
+
+
+def _planner(policy: Policy, *, seed: int, scale: int) -> Planner:
+    """A planner over a new organisation, every id starting at 1."""
+    rng, stamps = random.Random(seed), Stamps(NOW)
+    bases = dict.fromkeys(ORDER, 1)
+    org = build_org(rng, scale=scale, bases=bases, stamps=stamps)
+    return Planner(
+        rng, org, policy=policy, version=1, stamps=stamps, ids=Ids(bases), scale=scale
+    )
 
 
 def _rows(written: Written) -> dict[str, list[tuple]]:
@@ -397,12 +396,7 @@ def test_the_api_lists_the_generated_credits(history: Written) -> None:
 @pytest.mark.parametrize("scale", [1, 7, 333])
 def test_any_scale_gets_exactly_its_credits_and_no_empty_case(scale: int) -> None:
     policy = parse_policy(default_policy_text())
-    rng, stamps = random.Random(scale), Stamps(NOW)
-    bases = dict.fromkeys(ORDER, 1)
-    org = build_org(rng, scale=scale, bases=bases, stamps=stamps)
-    planner = Planner(
-        rng, org, policy=policy, version=1, stamps=stamps, ids=Ids(bases), scale=scale
-    )
+    planner = _planner(policy, seed=scale, scale=scale)
 
     credits, cases = [], []
     for chunk in planner.chunks(100):
@@ -511,18 +505,7 @@ def test_generating_leaves_no_reference_cycles_behind() -> None:
     gc.collect()
     gc.disable()
     try:
-        rng, stamps = random.Random(SEED), Stamps(NOW)
-        bases = dict.fromkeys(ORDER, 1)
-        org = build_org(rng, scale=SCALE, bases=bases, stamps=stamps)
-        planner = Planner(
-            rng,
-            org,
-            policy=policy,
-            version=1,
-            stamps=stamps,
-            ids=Ids(bases),
-            scale=SCALE,
-        )
+        planner = _planner(policy, seed=SEED, scale=SCALE)
         chunks = sum(1 for _ in planner.chunks(500))
         assert chunks > 1
         assert gc.collect() == 0
