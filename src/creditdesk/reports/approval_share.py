@@ -71,13 +71,15 @@ def _per_team_and_month(session: Session, scope: Scope) -> sa.CompoundSelect:
     filters = scope.filters
     table = spans.SpanTable(spans.months(filters.start, filters.end), c.created_at.type)
     seconds = seconds_between(c.approval_requested_at, c.decided_at, scope.dialect)
+    # Built once: finding the caller's sharing rules is a query of its own.
+    visible = credit_visible(session, scope.user)
 
     def values(team: sa.ColumnElement[bool]) -> list[sa.ScalarSelect]:
         where = [
             team,
             *table.within(c.created_at),
             c.status != CreditStatus.DRAFT,
-            credit_visible(session, scope.user),
+            visible,
             *credit_matches(filters, c),
         ]
         raised = sa.select(sa.func.count()).where(*where)

@@ -55,13 +55,11 @@ def _per_team_and_week(session: Session, scope: Scope) -> sa.CompoundSelect:
     table = spans.SpanTable(
         spans.weeks(filters.start, filters.end), Case.resolved_at.type
     )
+    # Built once: finding what the caller may see is a query of its own.
+    filtered = case_filters(session, scope, billing_only=True)
 
     def values(team: sa.ColumnElement[bool]) -> list[sa.ScalarSelect]:
-        where = [
-            team,
-            *table.within(Case.resolved_at),
-            *case_filters(session, scope, billing_only=True),
-        ]
+        where = [team, *table.within(Case.resolved_at), *filtered]
         if not scope.durations:
             resolved = sa.select(sa.func.count()).where(*where)
             return [resolved.scalar_subquery().label("resolved")]
