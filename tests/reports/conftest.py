@@ -34,7 +34,7 @@ def report(client: TestClient):
 @pytest.fixture
 def counted(session_factory: sessionmaker[Session]):
     """``counted(history, "resolution-time", date_from=...)``: the tables of a
-    report run as the dashboard runs it, counts only, for finance."""
+    report run as the dashboard runs it (a summary), for finance."""
 
     def run(history: History, name: str, **filters: Any) -> dict[str, list]:
         with read_only(session_factory()) as session:
@@ -44,7 +44,7 @@ def counted(session_factory: sessionmaker[Session]):
                 name=name,
                 today=date(2015, 12, 31),
                 baselines=RoiBaselines(),
-                durations=False,
+                summary=True,
                 **filters,
             ).tables
 

@@ -10,6 +10,7 @@ from creditdesk.reports.settings import RoiBaselines
 from creditdesk.users.models import User
 from tests.reports.history import History
 from tests.reports.plans import sqlite_plan
+from tests.reports.test_currency import add_rate
 
 S = CreditStatus
 JANUARY = {"date_from": "2015-01-01", "date_to": "2015-01-31"}
@@ -153,3 +154,32 @@ def test_reading_the_whole_index_gives_the_same_figures(history, session):
     assert by_index["overall"][1]["total"] == "35.01"
     if session.get_bind().dialect.name == "sqlite":
         assert GROUPED_INDEX in sqlite_plan(session, _grouped(session, scope, True))
+
+
+def test_a_summary_has_the_overall_and_team_figures_alone(history, session):
+    # The dashboard's summary groups by team only where the database need
+    # not sort for it; either way its figures are the full report's.
+    write_january(history)
+    add_rate(history, "EUR", "GBP", "2015-01-01", "0.85")
+    finance = session.get(User, history.org.finance.id)
+
+    for convert_to in (None, "GBP"):
+        filters = check_filters(
+            session,
+            today=date(2015, 2, 1),
+            date_from=date(2015, 1, 1),
+            date_to=date(2015, 1, 31),
+            convert_to=convert_to,
+        )
+        full = scope_for(session, finance, filters, RoiBaselines())
+        summary = scope_for(session, finance, filters, RoiBaselines(), summary=True)
+        expected = credits_issued(session, full).tables
+
+        for whole_index in (False, True):
+            tables = credits_issued(session, summary, whole_index=whole_index).tables
+            assert tables == {
+                "overall": expected["overall"],
+                "by_team": expected["by_team"],
+            }
+        assert len(expected["by_agent"]) >= 2
+        assert expected["by_team"][0]["count"] >= 1

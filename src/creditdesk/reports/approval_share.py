@@ -57,7 +57,7 @@ def percent(part: int, whole: int) -> str | None:
 
 def _approvals(row: sa.Row, scope: Scope) -> tuple[int, Spread]:
     # How many needed approval, and the spread of the decided ones' times.
-    if not scope.durations:
+    if scope.summary:
         return row.needing, counted(row.decided)
     turnarounds = list(spans.parsed(row.turnarounds))
     return len(turnarounds), spread(turnarounds)
@@ -84,7 +84,7 @@ def _per_team_and_month(session: Session, scope: Scope) -> sa.CompoundSelect:
         ]
         raised = sa.select(sa.func.count()).where(*where)
         requested = [*where, c.approval_requested_at.is_not(None)]
-        if not scope.durations:
+        if scope.summary:
             needing = sa.select(sa.func.count()).where(*requested)
             decided = sa.select(sa.func.count(c.decided_at)).where(*requested)
             return [

@@ -24,31 +24,36 @@ NOT_ISSUED = (
     S.RECALLED,
 )
 _DIMENSIONS = ("team_id", "agent_id", "reason", "product")
+_KEYS = (*_DIMENSIONS, "currency")
 GROUPED_INDEX = "ix_billing_credits_report_grouped"  # see credits.models
 
 
 def credits_issued(
     session: Session, scope: Scope, *, whole_index: bool | None = None
 ) -> Report:
-    """The credits issued in the range, grouped four ways and overall.
+    """The credits issued in the range, overall and grouped four ways (by
+    team alone for a summary).
 
     ``whole_index`` chooses how SQLite reads them (see ``_grouped``); by
     default it is chosen by how much of the table the range holds.
     """
-    tallies = {name: scope.tally() for name in ("overall", *_DIMENSIONS)}
+    dimensions = _DIMENSIONS[:1] if scope.summary else _DIMENSIONS
+    tallies = {name: scope.tally() for name in ("overall", *dimensions)}
     for row in session.execute(_grouped(session, scope, whole_index)):
-        parts = dict(zip(_DIMENSIONS, row[:4], strict=True))
         amount = (row.currency, row.period, row.count, row.total, row.first_at)
         tallies["overall"].add((), *amount)
-        for name in _DIMENSIONS:
-            tallies[name].add((parts[name],), *amount)
+        for name in dimensions:
+            tallies[name].add((getattr(row, name),), *amount)
 
-    teams = team_names(session, (k[0] for k in tallies["team_id"].groups()))
-    agents = user_names(session, (k[0] for k in tallies["agent_id"].groups()))
     report = Report("credits-issued", "Credits issued", scope)
-    report.tables = {
-        "overall": tallies["overall"].all_rows(()),
-        "by_team": _named(tallies["team_id"], "team", teams),
+    report.tables = {"overall": tallies["overall"].all_rows(())}
+    teams = team_names(session, (k[0] for k in tallies["team_id"].groups()))
+    report.tables["by_team"] = _named(tallies["team_id"], "team", teams)
+    if scope.summary:
+        return report
+
+    agents = user_names(session, (k[0] for k in tallies["agent_id"].groups()))
+    report.tables |= {
         "by_agent": _named(tallies["agent_id"], "agent", agents),
         "by_reason": tallies["reason"].all_rows(("reason",)),
         "by_product": tallies["product"].all_rows(("product",)),
@@ -98,23 +103,25 @@ def _grouped(session: Session, scope: Scope, whole_index: bool | None) -> sa.Sel
     )
     # In the grouped index's order; the rate period only when converting (a
     # constant key would stop SQLite reading the groups off the index).
-    keys = [
-        rows.c.team_id,
-        rows.c.agent_id,
-        rows.c.reason,
-        rows.c.product,
-        rows.c.currency,
-    ]
-    period_column = rows.c.period if scope.book else sa.null().label("period")
+    names = _KEYS
+    if scope.summary and not (scope.dialect == "sqlite" and whole_index):
+        # A summary needs teams alone. SQLite reading the whole index in
+        # order still groups by all of it: it would sort the rows for fewer.
+        names = ("team_id", "currency")
+    keys = [rows.c[name] for name in names]
     if scope.book:
         keys.append(rows.c.period)
     return sa.select(
-        *keys[:5],
-        period_column,
+        *(rows.c[name] if name in names else _null(name) for name in _KEYS),
+        rows.c.period if scope.book else _null("period"),
         sa.func.count().label("count"),
         sa.func.sum(rows.c.amount_minor).label("total"),
         # Only a conversion needs it, and reading a time costs a parse a row.
         sa.func.min(rows.c.created_at).label("first_at")
         if scope.book
-        else sa.null().label("first_at"),
+        else _null("first_at"),
     ).group_by(*keys)
+
+
+def _null(name: str) -> sa.Label:
+    return sa.null().label(name)

@@ -45,7 +45,7 @@ def resolution_time(session: Session, scope: Scope) -> Report:
 
 
 def _spread(row: sa.Row, scope: Scope) -> Spread:
-    if not scope.durations:
+    if scope.summary:
         return counted(row.resolved)
     return spread(spans.parsed(row.durations))
 
@@ -60,7 +60,7 @@ def _per_team_and_week(session: Session, scope: Scope) -> sa.CompoundSelect:
 
     def values(team: sa.ColumnElement[bool]) -> list[sa.ScalarSelect]:
         where = [team, *table.within(Case.resolved_at), *filtered]
-        if not scope.durations:
+        if scope.summary:
             resolved = sa.select(sa.func.count()).where(*where)
             return [resolved.scalar_subquery().label("resolved")]
         durations = sa.select(spans.joined(_seconds(scope), scope.dialect))

@@ -18,8 +18,9 @@ from creditdesk.users.models import User
 class Scope:
     """One caller's view: record visibility comes from ``access.visibility``
     in each query; ``amounts`` is the caller's field level for amounts.
-    Without ``durations`` the reports with percentiles leave them out (null)
-    and count only, for a page that charts counts."""
+    A ``summary`` is what a chart of the report needs, for the dashboard:
+    the reports with percentiles count without ranking a duration (the
+    percentiles are null), and credits issued are grouped by team alone."""
 
     user: User
     filters: Filters
@@ -27,7 +28,7 @@ class Scope:
     book: RateBook | None
     dialect: str
     baselines: RoiBaselines
-    durations: bool = True
+    summary: bool = False
 
     @property
     def reads_reconciliation(self) -> bool:
@@ -43,14 +44,14 @@ def scope_for(
     filters: Filters,
     baselines: RoiBaselines,
     *,
-    durations: bool = True,
+    summary: bool = False,
 ) -> Scope:
     amounts = fields.view_for(session, user).can_read("amount")
     book = None
     if amounts and filters.convert_to is not None:
         book = load_book(session, filters.convert_to, filters)
     dialect = session.get_bind().dialect.name
-    return Scope(user, filters, amounts, book, dialect, baselines, durations)
+    return Scope(user, filters, amounts, book, dialect, baselines, summary)
 
 
 @dataclass(slots=True)
