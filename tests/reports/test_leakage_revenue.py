@@ -3,10 +3,17 @@ worked out by hand."""
 
 import csv
 import io
+from datetime import date
 
 from creditdesk.credits.models import CreditStatus
+from creditdesk.reports import revenue
+from creditdesk.reports.filters import check_filters
+from creditdesk.reports.scope import scope_for
+from creditdesk.reports.settings import RoiBaselines
+from creditdesk.users.models import User
 from tests.factories import make_org
 from tests.reports.history import History
+from tests.reports.plans import sqlite_plan
 from tests.reports.test_currency import add_rate
 from tests.reports.test_leakage import SUMMER, write_summer
 
@@ -185,3 +192,32 @@ def test_the_csv_carries_the_revenue_and_the_shares(history, client):
         ("EUR", "1"),
         ("GBP", "2"),
     ]
+
+
+def test_unfiltered_revenue_is_read_team_by_team(history, session, report):
+    # Every team at once gives each team the same revenue as asking for it
+    # alone; SQLite reads it as one range of days per team.
+    write_summer(history)
+    bill_summer(history)
+
+    alone = report(history, "finance", "leakage", team=history.team_id, **SUMMER)
+    every = report(history, "finance", "leakage", **SUMMER)
+
+    ours = [
+        row
+        for row in every["tables"]["revenue_by_team_month"]
+        if row["team_id"] == history.team_id
+    ]
+    assert ours == alone["tables"]["revenue_by_team_month"]
+    assert len(ours) == 2
+    if session.get_bind().dialect.name == "sqlite":
+        finance = session.get(User, history.org.finance.id)
+        filters = check_filters(
+            session,
+            today=date(2015, 8, 1),
+            date_from=date(2015, 6, 1),
+            date_to=date(2015, 7, 31),
+        )
+        scope = scope_for(session, finance, filters, RoiBaselines())
+        plan = sqlite_plan(session, revenue._by_day(session, scope))
+        assert "(team_id=? AND issued_on>? AND issued_on<?)" in plan

@@ -21,7 +21,7 @@ from creditdesk.reports import rounding
 from creditdesk.reports.rates import midnight, round_minor
 from creditdesk.reports.scope import Scope
 from creditdesk.reports.tally import Key, Tally
-from creditdesk.users.models import User
+from creditdesk.users.models import Team, User
 
 # (month, team_id, currency) -> (invoices, exact total in minor units)
 Billed = dict[tuple[str, int, str], tuple[int, Decimal]]
@@ -68,6 +68,12 @@ def _by_day(session: Session, scope: Scope) -> sa.Select:
     )
     if filters.team_id is not None:
         query = query.where(i.team_id == filters.team_id)
+    elif scope.dialect == "sqlite":
+        # SQLite would read the index from the first team's first invoice to
+        # the last team's last; named team by team, it reads each team's
+        # range of days alone (half the time for a year of two). PostgreSQL
+        # scans the table in parallel either way.
+        query = query.where(i.team_id.in_(sa.select(Team.id)))
     if filters.currency is not None:
         query = query.where(i.currency == filters.currency)
     if not sees_everything(scope.user):
