@@ -127,3 +127,77 @@ def test_the_leakage_panel_shows_each_team_s_share_of_billed_revenue(
     cells = re.sub(r"\s+", " ", page.text)
     assert '<td class="num">20.00</td> <td class="num">800.00</td> ' in cells
     assert '<td class="num">2.50</td>' in cells
+
+
+def test_agent_product_reason_and_currency_narrow_every_panel(
+    client_for, session_factory
+):
+    history = History.new(session_factory)
+    write(history)
+    agent = history.org.agent
+    history.credit(
+        by=agent,
+        amount=4321,
+        created="2015-01-09 10:00",
+        reason="goodwill",
+        product="mobile",
+        currency="EUR",
+    )
+    finance = person_for(session_factory, history.org.finance)
+
+    def page(**params):
+        query = {"team": history.team_id, **JANUARY, **params}
+        return client_for(finance).get("/reports", params=query)
+
+    by_agent = page(agent=agent.id)
+    assert by_agent.status_code == 200
+    assert "12.34" in by_agent.text and "43.21" in by_agent.text
+    assert "7.66" not in by_agent.text and "20.00" not in by_agent.text
+    # The full reports' links carry the same filters.
+    assert (
+        f"leakage.csv?date_from=2015-01-01&amp;date_to=2015-01-31&amp;team={history.team_id}&amp;agent={agent.id}"
+        in by_agent.text
+    )
+    assert f'<option value="{agent.id}" selected>' in by_agent.text
+
+    for narrowed in (
+        page(reason="goodwill"),
+        page(product="mobile"),
+        page(currency="eur"),
+    ):
+        assert narrowed.status_code == 200
+        assert "43.21" in narrowed.text
+        assert "12.34" not in narrowed.text and "7.66" not in narrowed.text
+
+
+def test_an_unknown_agent_or_currency_is_shown_next_to_its_field(
+    client_for, session_factory
+):
+    history = History.new(session_factory)
+    finance = person_for(session_factory, history.org.finance)
+    web = client_for(finance)
+
+    for params, field in (
+        ({"agent": "someone"}, "agent"),
+        ({"agent": "999999999"}, "agent"),
+        ({"currency": "XYZ"}, "currency"),
+    ):
+        page = web.get("/reports", params=params)
+        assert page.status_code == 422, params
+        assert f'id="{field}-error"' in page.text
+
+
+def test_a_lead_chooses_among_the_agents_of_their_own_line(client_for, session_factory):
+    history = History.new(session_factory)
+    other = History.new(session_factory)
+    lead = person_for(session_factory, history.org.lead)
+    finance = person_for(session_factory, history.org.finance)
+
+    def agent_options(person) -> str:
+        page = client_for(person).get("/reports", params=JANUARY)
+        return page.text.split('id="agent"')[1].split("</select>")[0]
+
+    ours = agent_options(lead)
+    assert f'value="{history.org.agent.id}"' in ours
+    assert f'value="{other.org.agent.id}"' not in ours
+    assert f'value="{other.org.agent.id}"' in agent_options(finance)

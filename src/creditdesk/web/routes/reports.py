@@ -1,5 +1,5 @@
 """The reports dashboard: every report's chart with its table, one set of
-filters, and links to each report's JSON, CSV and XLSX."""
+filters (the reports' own), and links to each report's JSON, CSV and XLSX."""
 
 import contextvars
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -12,9 +12,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from creditdesk.access.service import GRANTS, Permission
+from creditdesk.access.visibility import line_below, sees_everything
 from creditdesk.api.deps import Now, ReadSession
 from creditdesk.db import read_only
 from creditdesk.errors import DomainError, Forbidden, ValidationFailed
+from creditdesk.policy import service as policy
 from creditdesk.reports.service import REPORTS, run_report
 from creditdesk.users.models import Team, User
 from creditdesk.web import nav
@@ -37,7 +40,17 @@ DASHBOARD_DAYS = 30
 _PANEL_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reports-panel")
 # Longest first, so that the last panel to start is a short one.
 _DRAWING_ORDER = ("leakage", "credits-issued", "roi", "approval-share")
-_FIELDS = frozenset({"date_from", "date_to", "team", "convert_to"})
+# The form's fields, named as the API names the reports' filters.
+_FIELDS = (
+    "date_from",
+    "date_to",
+    "team",
+    "agent",
+    "product",
+    "reason",
+    "currency",
+    "convert_to",
+)
 
 
 @router.get("/reports")
@@ -49,18 +62,18 @@ def dashboard(
     date_from: str = "",
     date_to: str = "",
     team: str = "",
+    agent: str = "",
+    product: str = "",
+    reason: str = "",
+    currency: str = "",
     convert_to: str = "",
 ) -> Response:
     """Charts of each report for the filters, with their numbers beside."""
     if not nav.sees_reports(user):
         raise Forbidden(f"the {user.role.value} role has no reports")
-    form = {
-        "date_from": date_from,
-        "date_to": date_to,
-        "team": team,
-        "convert_to": convert_to,
-    }
-    teams = _teams(session)
+    given = (date_from, date_to, team, agent, product, reason, currency, convert_to)
+    form = dict(zip(_FIELDS, given, strict=True))
+    choices = _choices(session, user)
     try:
         filters = _parse(form, now.date())
         panels = _draw_panels(request, user, now.date(), filters)
@@ -72,10 +85,10 @@ def dashboard(
             "reports/dashboard.html",
             status_code=422,
             form=form,
-            teams=teams,
-            errors=field_errors(exc, known=_FIELDS),
+            errors=field_errors(exc, known=frozenset(_FIELDS)),
             panels=[],
             query="",
+            **choices,
         )
     shown = {k: v for k, v in filters.items() if v is not None}
     return render(
@@ -83,10 +96,10 @@ def dashboard(
         "reports/dashboard.html",
         form=form
         | {k: str(v) for k, v in shown.items() if k in ("date_from", "date_to")},
-        teams=teams,
         errors={},
         panels=panels,
         query=urlencode(_api_query(shown)),
+        **choices,
     )
 
 
@@ -125,25 +138,52 @@ def _drawn_before(name: str) -> int:
     return _DRAWING_ORDER.index(name) if name in _DRAWING_ORDER else len(REPORTS)
 
 
-def _teams(session: Session) -> list[tuple[str, str]]:
-    rows = session.execute(sa.select(Team.id, Team.name).order_by(Team.name))
-    return [("", "All teams")] + [(str(i), name) for i, name in rows]
+def _choices(session: Session, user: User) -> dict[str, list[tuple[str, str]]]:
+    """The (value, text) options of the form's lists."""
+    teams = session.execute(sa.select(Team.id, Team.name).order_by(Team.name))
+    reasons = policy.active_policy(session).policy.reason_codes
+    return {
+        "teams": [("", "All teams"), *((str(i), name) for i, name in teams)],
+        "agents": [("", "All agents"), *_agents(session, user)],
+        "reasons": [("", "All reasons")]
+        + [(code, item.label) for code, item in reasons.items()],
+    }
 
 
-def _parse(form: dict[str, str], today: date) -> dict:
+def _agents(session: Session, user: User) -> list[tuple[str, str]]:
+    # Those who may raise credits: everyone's for a role that sees every
+    # credit, else the caller's own line.
+    query = (
+        sa.select(User.id, User.display_name)
+        .where(User.role.in_(GRANTS[Permission.CREATE_CREDIT]))
+        .order_by(User.display_name, User.id)
+    )
+    if not sees_everything(user):
+        query = query.where(User.id.in_(line_below(session, user)))
+    return [(str(i), name) for i, name in session.execute(query)]
+
+
+def _parse(form: dict[str, str], today: date) -> dict[str, Any]:
     end = _date(form, "date_to") or today
     start = _date(form, "date_from") or end - timedelta(days=DASHBOARD_DAYS - 1)
-    team = form["team"].strip()
-    team_id = form_id(team)
-    if team and team_id is None:
-        raise ValidationFailed.on("team", "choose a team from the list")
-    code = form["convert_to"].strip().upper()
     return {
         "date_from": start,
         "date_to": end,
-        "team_id": team_id,
-        "convert_to": code or None,
+        "team_id": _chosen(form, "team"),
+        "agent_id": _chosen(form, "agent"),
+        "product": form["product"].strip() or None,
+        "reason": form["reason"].strip() or None,
+        "currency": form["currency"].strip().upper() or None,
+        "convert_to": form["convert_to"].strip().upper() or None,
     }
+
+
+def _chosen(form: dict[str, str], name: str) -> int | None:
+    text = form[name].strip()
+    chosen = form_id(text)
+    if text and chosen is None:
+        raise ValidationFailed.on(name, f"choose a {name} from the list")
+    return chosen
 
 
 def _date(form: dict[str, str], name: str) -> date | None:
@@ -157,5 +197,5 @@ def _date(form: dict[str, str], name: str) -> date | None:
 
 
 def _api_query(filters: dict) -> dict[str, str]:
-    names = {"team_id": "team"}
+    names = {"team_id": "team", "agent_id": "agent"}
     return {names.get(k, k): str(v) for k, v in filters.items()}
