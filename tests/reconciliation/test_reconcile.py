@@ -118,6 +118,36 @@ def test_the_findings_export_as_csv(seeded: Seeded) -> None:
     assert (untracked["vendor_amount"], untracked["our_amount"]) == ("7.77", "")
 
 
+def test_a_reader_who_may_not_see_amounts_gets_findings_without_them(
+    seeded: Seeded,
+) -> None:
+    run = _start(seeded).json()
+    base = f"/api/v1/reconciliations/{run['id']}/findings"
+    client, org = seeded.desk.client, seeded.desk.org
+    level = "/api/v1/admin/field-permissions/auditor/credit/amount"
+    hidden = client.put(level, json={"level": "hidden"}, headers=org.auth("admin"))
+    assert hidden.status_code == 200, hidden.text
+    try:
+        listed = client.get(base, headers=org.auth("auditor")).json()
+        exported = client.get(f"{base}.csv", headers=org.auth("auditor")).text
+    finally:
+        client.delete(level, headers=org.auth("admin"))
+    shown = client.get(base, headers=org.auth("auditor")).json()
+
+    assert (listed["amounts"], shown["amounts"]) == ("hidden", "shown")
+    mismatched = next(f for f in listed["items"] if f["kind"] == "mismatched")
+    assert (mismatched["our_amount"], mismatched["vendor_amount"]) == (None, None)
+    assert mismatched["detail"] == "amount differs"
+    assert mismatched["our_currency"] == "GBP"
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert sorted(r["kind"] for r in rows) == ["mismatched", "missing", "untracked"]
+    assert "our_amount" not in rows[0] and "vendor_amount" not in rows[0]
+    for figure in ("11.00", "11.01", "1100", "1101", "7.77"):
+        assert figure not in exported
+    full = next(f for f in shown["items"] if f["kind"] == "mismatched")
+    assert full["detail"] == "amount 1101 there, 1100 here (minor units)"
+
+
 def test_who_may_run_and_read(seeded: Seeded) -> None:
     run = _start(seeded, "admin").json()
     base = f"/api/v1/reconciliations/{run['id']}"

@@ -1,8 +1,12 @@
+from typing import Literal
+
 from fastapi import APIRouter, Request, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from creditdesk.access.fields import view_for
 from creditdesk.api.deps import CurrentActor, CurrentUser, ReadSession
+from creditdesk.db import read_only
 from creditdesk.reconciliation import service
 from creditdesk.reconciliation.models import FindingKind
 from creditdesk.reconciliation.schemas import (
@@ -22,6 +26,10 @@ class RunsOut(BaseModel):
 
 class FindingsOut(BaseModel):
     items: list[FindingOut]
+    amounts: Literal["shown", "hidden"] = Field(
+        description="hidden: the caller's role may not read a credit's amount, "
+        "so every amount is null and a mismatch's detail does not quote them"
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -66,9 +74,14 @@ def list_findings(
     user: CurrentUser,
     kind: FindingKind | None = None,
 ) -> FindingsOut:
-    """The run's discrepancies, as JSON."""
+    """The run's discrepancies, as JSON, with amounts only for a caller who
+    may read a credit's amount."""
+    amounts = view_for(session, user).can_read("amount")
     found = service.findings(session, user=user, run_id=run_id, kind=kind)
-    return FindingsOut(items=[FindingOut.of(f) for f in found])
+    return FindingsOut(
+        items=[FindingOut.of(f, amounts=amounts) for f in found],
+        amounts="shown" if amounts else "hidden",
+    )
 
 
 @router.get("/{run_id}/findings.csv", response_class=StreamingResponse)
@@ -78,16 +91,17 @@ def export_findings(
     user: CurrentUser,
     kind: FindingKind | None = None,
 ) -> StreamingResponse:
-    """The run's discrepancies as CSV, streamed row by row."""
+    """The run's discrepancies as CSV, streamed row by row; the amount
+    columns only for a caller who may read a credit's amount."""
     factory = request.app.state.session_factory
-    with factory() as session:
+    with read_only(factory()) as session:
         service.get_run(session, user=user, run_id=run_id)
+        amounts = view_for(session, user).can_read("amount")
 
     def rows():
-        with factory() as session:
-            yield from csv_rows(
-                service.findings(session, user=user, run_id=run_id, kind=kind)
-            )
+        with read_only(factory()) as session:
+            found = service.findings(session, user=user, run_id=run_id, kind=kind)
+            yield from csv_rows(found, amounts=amounts)
 
     filename = f"reconciliation-{run_id}.csv"
     return StreamingResponse(

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 
@@ -62,8 +63,12 @@ class FindingOut(BaseModel):
     detail: str
 
     @classmethod
-    def of(cls, finding: ReconciliationFinding) -> "FindingOut":
-        return cls(
+    def of(
+        cls, finding: ReconciliationFinding, *, amounts: bool = True
+    ) -> "FindingOut":
+        """The finding as its reader may see it: ``amounts=False`` for a
+        reader whose credit amount is hidden (see ``without_amounts``)."""
+        out = cls(
             id=finding.id,
             kind=finding.kind,
             credit_id=finding.credit_id,
@@ -75,6 +80,20 @@ class FindingOut(BaseModel):
             vendor_currency=finding.vendor_currency,
             detail=finding.detail,
         )
+        return out if amounts else out.without_amounts()
+
+    def without_amounts(self) -> "FindingOut":
+        """No amounts, and an amount mismatch in the detail said without them
+        (the currencies stay: they say nothing of the sums)."""
+        detail = _AMOUNT_DETAIL.sub("amount differs", self.detail)
+        hidden = dict.fromkeys(AMOUNT_FIELDS) | {"detail": detail}
+        return self.model_copy(update=hidden)
+
+
+# How reconciliation words an amount mismatch in a finding's detail (see
+# ``service._differences``).
+_AMOUNT_DETAIL = re.compile(r"amount -?\d+ there, -?\d+ here \(minor units\)")
+AMOUNT_FIELDS = ("our_amount", "vendor_amount")
 
 
 def _amount(minor: int | None, currency: str | None) -> str | None:
@@ -86,8 +105,12 @@ def _amount(minor: int | None, currency: str | None) -> str | None:
 CSV_COLUMNS = list(FindingOut.model_fields)
 
 
-def csv_rows(found: Iterable[ReconciliationFinding]) -> Iterator[str]:
-    """The findings as CSV text, a header first, one chunk per row."""
+def csv_rows(
+    found: Iterable[ReconciliationFinding], *, amounts: bool = True
+) -> Iterator[str]:
+    """The findings as CSV text, a header first, one chunk per row; without
+    ``amounts`` the amount columns are left out, not left empty."""
+    columns = [c for c in CSV_COLUMNS if amounts or c not in AMOUNT_FIELDS]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -97,9 +120,9 @@ def csv_rows(found: Iterable[ReconciliationFinding]) -> Iterator[str]:
         buffer.truncate()
         return text
 
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(columns)
     yield flush()
     for finding in found:
-        row = FindingOut.of(finding).model_dump(mode="json")
-        writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+        row = FindingOut.of(finding, amounts=amounts).model_dump(mode="json")
+        writer.writerow(["" if row[c] is None else row[c] for c in columns])
         yield flush()

@@ -3,7 +3,6 @@ CSV, from the same service as ``/api/v1/reconciliations``. Finance and
 admins start runs; auditors may read them too."""
 
 import itertools
-import re
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
@@ -18,7 +17,7 @@ from creditdesk.accounts.models import BillingSystem
 from creditdesk.api.deps import Now, ReadSession
 from creditdesk.credits.models import format_number
 from creditdesk.db import read_only
-from creditdesk.errors import DomainError, FieldIssue, Forbidden, ValidationFailed
+from creditdesk.errors import DomainError, FieldIssue, ValidationFailed
 from creditdesk.reconciliation import service
 from creditdesk.reconciliation.models import FindingKind
 from creditdesk.reconciliation.schemas import FindingOut, RunIn, csv_rows
@@ -34,8 +33,6 @@ FINDING_ROWS = 200
 _RUN_FIELDS = frozenset({"system", "from", "to"})
 _SYSTEMS = [(s.value, s.value.replace("_", " ").capitalize()) for s in BillingSystem]
 _KINDS = [kind.value for kind in FindingKind]
-# How reconciliation words an amount mismatch in a finding's detail.
-_AMOUNT_DETAIL = re.compile(r"amount -?\d+ there, -?\d+ here \(minor units\)")
 
 
 @router.get("/ops/reconciliations")
@@ -100,11 +97,12 @@ def run_page(
         errors["kind"] = f"there is no finding kind {kind!r}; choose one from the list"
     chosen = FindingKind(kind) if kind in _KINDS else None
 
-    view = view_for(session, user)
+    amounts = view_for(session, user).can_read("amount")
     found = service.findings(session, user=user, run_id=run.id, kind=chosen)
-    rows = [FindingOut.of(f) for f in itertools.islice(found, FINDING_ROWS + 1)]
-    if not view.can_read("amount"):
-        rows = [_without_amounts(row) for row in rows]
+    rows = [
+        FindingOut.of(f, amounts=amounts)
+        for f in itertools.islice(found, FINDING_ROWS + 1)
+    ]
     return render(
         request,
         "ops/run.html",
@@ -116,7 +114,7 @@ def run_page(
         kind_options=[("", "All kinds")] + [(k, k.capitalize()) for k in _KINDS],
         errors=errors,
         credit_number=format_number,
-        show_amount=view.can_read("amount"),
+        show_amount=amounts,
     )
 
 
@@ -124,25 +122,20 @@ def run_page(
 def findings_csv(
     run_id: int, request: Request, user: WebUser, kind: str = ""
 ) -> Response:
-    """The run's findings (one kind, or all) as CSV: the API's own export."""
-    # TODO(recon-masking): the export (like the API's findings) carries both
-    # sides' amounts, so the console refuses it to a role whose credit amount
-    # is hidden; passing the caller's FieldView to csv_rows and FindingOut
-    # would mask them here and in the API alike.
+    """The run's findings (one kind, or all) as CSV: the API's own export,
+    amounts and all only for a role that may read them."""
     if kind and kind not in _KINDS:
         raise ValidationFailed.on("kind", f"there is no finding kind {kind!r}")
     chosen = FindingKind(kind) if kind else None
     factory = request.app.state.session_factory
     with read_only(factory()) as session:
         service.get_run(session, user=user, run_id=run_id)
-        if not view_for(session, user).can_read("amount"):
-            raise Forbidden("the findings' CSV carries amounts your role may not see")
+        amounts = view_for(session, user).can_read("amount")
 
     def rows() -> Iterator[str]:
         with read_only(factory()) as session:
-            yield from csv_rows(
-                service.findings(session, user=user, run_id=run_id, kind=chosen)
-            )
+            found = service.findings(session, user=user, run_id=run_id, kind=chosen)
+            yield from csv_rows(found, amounts=amounts)
 
     suffix = f"-{kind}" if kind else ""
     filename = f"reconciliation-{run_id}{suffix}.csv"
@@ -152,13 +145,6 @@ def findings_csv(
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
     return secure(response)
-
-
-def _without_amounts(finding: FindingOut) -> FindingOut:
-    """A finding as a role whose credit amount is hidden may see it."""
-    detail = _AMOUNT_DETAIL.sub("amount differs", finding.detail)
-    hidden = {"our_amount": None, "vendor_amount": None, "detail": detail}
-    return finding.model_copy(update=hidden)
 
 
 def _run_in(values: dict[str, str]) -> RunIn:
