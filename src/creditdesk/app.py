@@ -43,6 +43,7 @@ from creditdesk.reports import endpoints as reports
 from creditdesk.reports.settings import RoiBaselines
 from creditdesk.web import errors as web_errors
 from creditdesk.web.routes import ROUTERS as WEB_ROUTERS
+from creditdesk.web.zones import ReaderZones
 
 log = structlog.get_logger(__name__)
 
@@ -115,6 +116,9 @@ def create_app(
     app.state.session_factory = make_session_factory(engine)
     app.state.clock = clock
     app.state.token_cache = TokenCache(settings.auth_cache_seconds)
+    app.state.reader_zones = ReaderZones(
+        app.state.session_factory, settings.auth_cache_seconds
+    )
     # Callback secrets, read once; a test or an embedding app may replace them.
     app.state.inbox_settings = InboxSettings()
     # The ROI report's baselines, read once; a test may replace them.

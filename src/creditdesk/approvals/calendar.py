@@ -88,6 +88,10 @@ class BusinessCalendar:
     def __hash__(self) -> int:
         return hash((self.time_zone, tuple(sorted(self.week.items())), self.holidays))
 
+    @property
+    def zone(self) -> ZoneInfo:
+        return self._zone
+
     def add_business_minutes(self, start: datetime, minutes: int) -> datetime:
         """The UTC instant that lies ``minutes`` working minutes after ``start``.
 

@@ -15,10 +15,18 @@ from urllib.parse import quote, unquote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
 
 from creditdesk.money import format_amount
 from creditdesk.web import nav
+from creditdesk.web.zones import UTC_ZONE
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -47,13 +55,14 @@ def money(minor: int | None, currency: str) -> str:
     return f"{currency} {format_amount(minor, currency)}"
 
 
-def when(value: datetime | None) -> str:
-    """A UTC time as ``2026-03-14 09:26 UTC``; the console states its zone."""
-    # TODO(web-timezone): people read UTC, not their own time; a time zone on
-    # the user (or the team's calendar zone) passed to this filter would fix it.
+@pass_context
+def when(context: Context, value: datetime | None) -> str:
+    """A time in the reader's zone (``reader_zone``), as ``2026-03-14 09:26
+    GMT``: the zone's abbreviation says which."""
     if value is None:
         return ""
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+    zone = context.get("reader_zone") or UTC_ZONE
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def label(value: object) -> str:
@@ -91,8 +100,9 @@ def render(
 
     The template also sees ``request``, ``user`` (the signed-in user or
     None), ``csrf_token``, ``nav`` (links for the user's role), ``flash``
-    (a message left by the previous response) and ``htmx`` (whether htmx
-    asked, so a template may answer with a fragment).
+    (a message left by the previous response), ``htmx`` (whether htmx
+    asked, so a template may answer with a fragment) and ``reader_zone``
+    (the zone times are shown in: the user's team's, UTC when signed out).
     """
     user = getattr(request.state, "web_user", None)
     principal = getattr(request.state, "principal", None)
@@ -104,6 +114,9 @@ def render(
         nav=nav.links_for(user, request.url.path) if user is not None else [],
         flash=flash_text,
         htmx=request.headers.get("hx-request") == "true",
+        reader_zone=request.app.state.reader_zones.of_team(user.team_id)
+        if user is not None
+        else UTC_ZONE,
         **context,
     )
     response = HTMLResponse(page, status_code=status_code, headers=dict(headers or {}))
