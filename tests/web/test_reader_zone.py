@@ -2,8 +2,10 @@
 
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
+
 from creditdesk.cases.models import Case
-from creditdesk.db import transaction
+from creditdesk.db import make_session_factory, transaction
 from creditdesk.users.models import Team, User
 from creditdesk.web.zones import ReaderZones
 from tests.web.support import Desk, make_desk
@@ -68,3 +70,10 @@ def test_a_team_s_zone_is_looked_up_again_once_its_time_is_up(
     assert kept.of_team(team_id).key == "Europe/London"
     assert fresh.of_team(team_id).key == "America/New_York"
     assert fresh.of_team(None).key == "Europe/London"
+
+
+def test_without_a_database_a_page_falls_back_to_the_default_zone():
+    unreachable = sa.create_engine("sqlite:////proc/no-such-dir/creditdesk.db")
+    zones = ReaderZones(make_session_factory(unreachable), seconds=0)
+
+    assert zones.of_team(1).key == "Europe/London"

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -114,9 +115,7 @@ def render(
         nav=nav.links_for(user, request.url.path) if user is not None else [],
         flash=flash_text,
         htmx=request.headers.get("hx-request") == "true",
-        reader_zone=request.app.state.reader_zones.of_team(user.team_id)
-        if user is not None
-        else UTC_ZONE,
+        reader_zone=_reader_zone(request, user),
         **context,
     )
     response = HTMLResponse(page, status_code=status_code, headers=dict(headers or {}))
@@ -124,6 +123,12 @@ def render(
     if flash_text is not None:
         response.delete_cookie(FLASH_COOKIE, path="/")
     return response
+
+
+def _reader_zone(request: Request, user: Any) -> ZoneInfo:
+    if user is None:
+        return UTC_ZONE
+    return request.app.state.reader_zones.of_team(user.team_id)
 
 
 def secure(response: Response) -> Response:

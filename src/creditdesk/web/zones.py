@@ -4,10 +4,15 @@ team's business calendar (the default calendar's for a team without one)."""
 import time
 from zoneinfo import ZoneInfo
 
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from creditdesk.approvals.calendar import DEFAULT_CALENDAR
 from creditdesk.approvals.deadlines import calendar_for
 from creditdesk.db import read_only
+
+log = structlog.get_logger(__name__)
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -28,7 +33,12 @@ class ReaderZones:
         if known is not None and now - known[0] < self._seconds:
             return known[1]
 
-        with read_only(self._factory()) as session:
-            zone = calendar_for(session, team_id).zone
+        try:
+            with read_only(self._factory()) as session:
+                zone = calendar_for(session, team_id).zone
+        except SQLAlchemyError:
+            # An error page must still render while the database is down.
+            log.warning("web.zone_unknown", team_id=team_id)
+            return known[1] if known is not None else DEFAULT_CALENDAR.zone
         self._known[team_id] = (now, zone)
         return zone

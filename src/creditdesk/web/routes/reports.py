@@ -122,7 +122,7 @@ def _draw_panels(
                 summary=True,
                 **filters,
             )
-            return PANELS[name](report)
+        return PANELS[name](report)
 
     # Each thread gets a copy of the request's context (its request id).
     order = sorted(REPORTS, key=_drawn_before)
