@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.reports.filters import check_filters
 from creditdesk.reports.leakage import GROUPED_INDEX, _grouped, leakage
-from creditdesk.reports.scope import scope_for
+from creditdesk.reports.scope import Scope, scope_for
 from creditdesk.reports.settings import RoiBaselines
 from creditdesk.users.models import User
 from tests.reports.history import History
@@ -84,17 +84,22 @@ def test_posted_compliant_and_flagged_by_team_and_month(history, report):
     assert "share of the revenue billed" in body["notes"][0]
 
 
-def test_reading_the_whole_index_gives_the_same_figures(history, session):
-    write_summer(history)
+def summer_scope(session, history: History, **filters) -> Scope:
+    """Finance's view of June and July 2015, narrowed by ``filters``."""
     finance = session.get(User, history.org.finance.id)
-    filters = check_filters(
+    checked = check_filters(
         session,
         today=date(2015, 8, 1),
         date_from=date(2015, 6, 1),
         date_to=date(2015, 7, 31),
-        team_id=history.team_id,
+        **filters,
     )
-    scope = scope_for(session, finance, filters, RoiBaselines())
+    return scope_for(session, finance, checked, RoiBaselines())
+
+
+def test_reading_the_whole_index_gives_the_same_figures(history, session):
+    write_summer(history)
+    scope = summer_scope(session, history, team_id=history.team_id)
 
     by_range = leakage(session, scope, whole_index=False).tables
     by_index = leakage(session, scope, whole_index=True).tables

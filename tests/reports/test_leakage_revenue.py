@@ -3,19 +3,14 @@ worked out by hand."""
 
 import csv
 import io
-from datetime import date
 
 from creditdesk.credits.models import CreditStatus
 from creditdesk.reports import revenue
-from creditdesk.reports.filters import check_filters
-from creditdesk.reports.scope import scope_for
-from creditdesk.reports.settings import RoiBaselines
-from creditdesk.users.models import User
 from tests.factories import make_org
 from tests.reports.history import History
 from tests.reports.plans import sqlite_plan
 from tests.reports.test_currency import add_rate
-from tests.reports.test_leakage import SUMMER, write_summer
+from tests.reports.test_leakage import SUMMER, summer_scope, write_summer
 
 S = CreditStatus
 
@@ -211,13 +206,6 @@ def test_unfiltered_revenue_is_read_team_by_team(history, session, report):
     assert ours == alone["tables"]["revenue_by_team_month"]
     assert len(ours) == 2
     if session.get_bind().dialect.name == "sqlite":
-        finance = session.get(User, history.org.finance.id)
-        filters = check_filters(
-            session,
-            today=date(2015, 8, 1),
-            date_from=date(2015, 6, 1),
-            date_to=date(2015, 7, 31),
-        )
-        scope = scope_for(session, finance, filters, RoiBaselines())
+        scope = summer_scope(session, history)
         plan = sqlite_plan(session, revenue._by_day(session, scope))
         assert "(team_id=? AND issued_on>? AND issued_on<?)" in plan
