@@ -24,6 +24,7 @@ from creditdesk.credits.service import POST_TOPIC
 from creditdesk.db import transaction
 from creditdesk.outbox.models import OutboxMessage
 from creditdesk.users.models import User
+from creditdesk.web import inbox as inbox_module
 from creditdesk.web.inbox import due
 from tests.access.field_support import field_override
 from tests.factories import Org, now
@@ -332,3 +333,37 @@ def test_a_duty_refusal_is_shown_on_the_page_that_asked(
     assert refused.status_code == 403
     assert "this approval step is assigned to someone else" in refused.text
     assert credit_of(session_factory, credit_id).status is CreditStatus.PENDING_APPROVAL
+
+
+def test_a_long_inbox_pages_on_section_by_section(
+    client_for: ClientFor,
+    desk: Desk,
+    session_factory: sessionmaker[Session],
+    monkeypatch,
+) -> None:
+    monkeypatch.setattr(inbox_module, "INBOX_ROWS", 2)
+    credits = [
+        raise_credit(client_for, desk.agent, desk.outage_case_id, f"35.0{pence}")
+        for pence in range(5)
+    ]
+    items = [pending_item(session_factory, c, desk.lead) for c in credits]
+    lead = client_for(desk.lead)
+
+    def shown(html: str) -> list[int]:
+        return [i for i in items if f'id="item-{i}"' in html]
+
+    first = lead.get("/approvals").text
+    link = re.search(r'href="(/approvals\?mine_after=\d+)">Next 2', first)
+    assert shown(first) == items[:2]
+    assert "Back to the oldest" not in first
+    assert link is not None
+
+    second = lead.get(link.group(1)).text
+    on = re.search(r'href="(/approvals\?mine_after=\d+)">Next 2', second)
+    assert shown(second) == items[2:4]
+    assert "Back to the oldest" in second and on is not None
+
+    last = lead.get(on.group(1)).text
+    assert shown(last) == items[4:]
+    assert "Next 2" not in last
+    assert lead.get("/approvals", params={"mine_after": "x"}).status_code == 400

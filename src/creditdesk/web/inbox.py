@@ -28,9 +28,7 @@ from creditdesk.errors import Forbidden, NotFound
 from creditdesk.users.models import User
 from creditdesk.web import credit_form, queries
 
-# TODO(web-inbox-paging): each section shows its oldest 100 items and no
-# more; the API's cursor (``after_id``) behind an "Older" link per section
-# would page through the rest.
+# Items a section shows at once; a link pages on to the next ones.
 INBOX_ROWS = 100
 
 
@@ -62,11 +60,21 @@ class WorkRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Page:
+    """Where a section's page starts and where the next one would."""
+
+    after: int | None  # the last item id before this page (None: the oldest)
+    next_after: int | None  # None when no newer item waits
+
+
+@dataclass(frozen=True, slots=True)
 class Inbox:
     mine: list[WorkRow]
     queued: list[WorkRow]
     show_amount: bool
     show_justification: bool
+    mine_page: Page = Page(None, None)
+    queued_page: Page = Page(None, None)
 
 
 def require_approvals_user(user: User) -> None:
@@ -76,30 +84,43 @@ def require_approvals_user(user: User) -> None:
     raise Forbidden("the approvals inbox is for team leads, managers and finance")
 
 
-def inbox(session: Session, user: User, now: datetime) -> Inbox:
-    """The caller's pending approvals: theirs, then those in their queues."""
+def inbox(
+    session: Session,
+    user: User,
+    now: datetime,
+    *,
+    mine_after: int | None = None,
+    queued_after: int | None = None,
+) -> Inbox:
+    """The caller's pending approvals: theirs, then those in their queues,
+    each section a page of INBOX_ROWS after the item id given for it."""
     view = view_for(session, user)
-    mine = _pending(session, user, Assigned.ME)
-    queued = _pending(session, user, Assigned.QUEUE)
+    mine, mine_page = _pending(session, user, Assigned.ME, mine_after)
+    queued, queued_page = _pending(session, user, Assigned.QUEUE, queued_after)
     rows = shape(session, view, mine + queued, now, user=user)
     return Inbox(
         mine=rows[: len(mine)],
         queued=rows[len(mine) :],
         show_amount=view.can_read("amount"),
         show_justification=view.can_read("justification"),
+        mine_page=mine_page,
+        queued_page=queued_page,
     )
 
 
 def _pending(
-    session: Session, user: User, assigned: Assigned
-) -> list[tuple[WorkItem, BillingCredit]]:
+    session: Session, user: User, assigned: Assigned, after: int | None
+) -> tuple[list[tuple[WorkItem, BillingCredit]], Page]:
     filters = ItemFilters(assigned=assigned, kind=WorkItemKind.APPROVAL)
     rows = actions.list_items(
-        session, user=user, filters=filters, after_id=None, limit=INBOX_ROWS
+        session, user=user, filters=filters, after_id=after, limit=INBOX_ROWS + 1
     )
+    shown = rows[:INBOX_ROWS]
+    more = len(rows) > INBOX_ROWS
+    page = Page(after, shown[-1][0].id if more else None)
     # A queue may hold the caller's own credit when nobody else could take
     # it; a requester never sees their own credit as work to decide.
-    return [(item, credit) for item, credit in rows if not _own(user, credit)]
+    return [(item, credit) for item, credit in shown if not _own(user, credit)], page
 
 
 def _own(user: User, credit: BillingCredit) -> bool:

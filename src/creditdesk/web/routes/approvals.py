@@ -19,7 +19,7 @@ from creditdesk.approvals import actions
 from creditdesk.approvals.schemas import ItemDecisionIn, ReassignIn
 from creditdesk.credits import decisions
 from creditdesk.credits.models import BillingCredit
-from creditdesk.errors import DomainError, ValidationFailed
+from creditdesk.errors import BadRequest, DomainError, ValidationFailed
 from creditdesk.users.models import User
 from creditdesk.web import approval_people, inbox
 from creditdesk.web.deps import Form, WebActor, WebUser, is_htmx
@@ -39,12 +39,34 @@ _REASSIGN_FIELDS = frozenset({"assignee_id", "comment"})
 
 @router.get("/approvals")
 def inbox_page(
-    request: Request, session: ReadSession, user: WebUser, now: Now
+    request: Request,
+    session: ReadSession,
+    user: WebUser,
+    now: Now,
+    mine_after: str = "",
+    queued_after: str = "",
 ) -> Response:
     """Approvals waiting for you, then those open to your queues, oldest
-    first, each with its credit, its case and the time left."""
+    first, each with its credit, its case and the time left; each section
+    pages on after the item id given for it."""
     inbox.require_approvals_user(user)
-    return render_inbox(request, session, user, now)
+    return render_inbox(
+        request,
+        session,
+        user,
+        now,
+        mine_after=_cursor("mine_after", mine_after),
+        queued_after=_cursor("queued_after", queued_after),
+    )
+
+
+def _cursor(name: str, text: str) -> int | None:
+    if not text:
+        return None
+    found = form_id(text)
+    if found is None:
+        raise BadRequest(f"{name} must be a work item id, such as 120")
+    return found
 
 
 def render_inbox(
@@ -57,14 +79,19 @@ def render_inbox(
     comments: dict[int, str] | None = None,
     notice: str | None = None,
     status_code: int = 200,
+    mine_after: int | None = None,
+    queued_after: int | None = None,
 ) -> Response:
-    found = inbox.inbox(session, user, now)
+    found = inbox.inbox(
+        session, user, now, mine_after=mine_after, queued_after=queued_after
+    )
     rows = found.mine + found.queued
     return render(
         request,
         "approvals/inbox.html",
         status_code=status_code,
         inbox=found,
+        page_size=inbox.INBOX_ROWS,
         actions={row.item.id: inbox.actions_for(user, row) for row in rows},
         errors=errors or {},
         comments=comments or {},
