@@ -213,3 +213,84 @@ def test_the_cli_records_an_invoice_as_the_user_named(cli_database, org, account
     assert "12.50 GBP" in added.stdout
     assert wrong.exit_code != 0
     assert "billed in GBP" in wrong.stderr
+
+
+def _revenue(client, org, team_id: int) -> list[tuple]:
+    response = client.get(
+        "/api/v1/reports/leakage",
+        params={"date_from": "2013-05-01", "date_to": "2013-05-31"},
+        headers=org.auth("finance"),
+    )
+    rows = response.json()["tables"]["revenue_by_team_month"]
+    return [(r["invoices"], r["billed"]) for r in rows if r["team_id"] == team_id]
+
+
+def _cancel(client, org, invoice_id: int, who: str = "finance", **body):
+    return client.post(
+        f"/api/v1/invoices/{invoice_id}/cancel",
+        json=body or {"reason": "Cancelled in the billing system"},
+        headers=org.auth(who),
+    )
+
+
+def test_a_cancelled_invoice_is_billed_revenue_no_more(client, org, session):
+    account = client.post(
+        "/api/v1/accounts",
+        json={"name": "Cancels Ltd", "currency": "GBP", "team_id": org.team.id},
+        headers=org.auth("finance"),
+    ).json()
+    kept = post(client, org, body(account["id"], issued_on="2013-05-01"))
+    payload = body(account["id"], issued_on="2013-05-01", amount="60.00")
+    gone = post(client, org, payload).json()
+    before = _revenue(client, org, org.team.id)
+
+    cancelled = _cancel(client, org, gone["id"])
+    again = _cancel(client, org, gone["id"])
+
+    assert kept.status_code == 201
+    assert before == [(2, "144.50")]
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["cancelled_at"] is not None
+    assert _revenue(client, org, org.team.id) == [(1, "84.50")]
+    assert again.status_code == 409
+    entry = session.scalars(
+        sa.select(AuditEntry).where(
+            AuditEntry.entity_type == "invoice",
+            AuditEntry.entity_id == str(gone["id"]),
+            AuditEntry.action == "invoice.cancelled",
+        )
+    ).one()
+    assert entry.actor_id == org.finance.id
+    assert entry.reason == "Cancelled in the billing system"
+    assert json.loads(entry.changes)["status"] == ["issued", "cancelled"]
+
+
+def test_cancelling_takes_finance_a_reason_and_a_known_invoice(
+    client, org, account_id, session
+):
+    invoice = post(client, org, body(account_id)).json()
+
+    by_agent = _cancel(client, org, invoice["id"], who="agent")
+    blank = _cancel(client, org, invoice["id"], reason="  ")
+    unknown = _cancel(client, org, 999_999_999)
+
+    assert by_agent.status_code == 403
+    assert blank.status_code == 422 and blank.json()["field"] == "reason"
+    assert unknown.status_code == 404
+    assert session.get(Invoice, invoice["id"]).status.value == "issued"
+
+
+def test_the_cli_cancels_an_invoice_as_the_user_named(
+    cli_database, client, org, account_id
+):
+    invoice = post(client, org, body(account_id)).json()
+    args = ["invoices", "cancel", str(invoice["id"]), "--as", org.finance.username]
+
+    cancelled = runner.invoke(app, [*args, "--reason", "Credited in full"])
+    again = runner.invoke(app, [*args, "--reason", "Credited in full"])
+
+    assert cancelled.exit_code == 0, cancelled.output
+    assert f"{invoice['reference']} cancelled" in cancelled.stdout
+    assert again.exit_code != 0
+    assert "cancelled already" in again.stderr

@@ -1,5 +1,5 @@
-"""``creditdesk invoices``: record an invoice from the terminal, as billing
-operations would from a billing system's export."""
+"""``creditdesk invoices``: record or cancel an invoice from the terminal, as
+billing operations would from a billing system's export."""
 
 from typing import Annotated
 
@@ -46,3 +46,26 @@ def add(
             f"invoice {invoice.id}: {invoice.reference} on account "
             f"{invoice.account_id}, {amount_text} {invoice.currency}"
         )
+
+
+@app.command("cancel")
+def cancel(
+    invoice_id: Annotated[int, typer.Argument(help="The invoice's id.")],
+    *,
+    reason: Annotated[str, typer.Option(help="Why, for the audit trail.")],
+    as_user: Annotated[str, typer.Option("--as", help="Finance or an admin.")],
+) -> None:
+    """Mark an invoice the billing system cancelled: no longer revenue."""
+    if not reason.strip():
+        raise typer.BadParameter("say why, in a few words", param_hint="--reason")
+    with unit_of_work() as session:
+        user, actor = acting_user(session, as_user)
+        invoice = service.cancel_invoice(
+            session,
+            user=user,
+            invoice_id=invoice_id,
+            reason=reason,
+            actor=actor,
+            now=system_clock(),
+        )
+        typer.echo(f"invoice {invoice.id}: {invoice.reference} cancelled")

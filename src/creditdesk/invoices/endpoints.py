@@ -1,5 +1,5 @@
-"""The invoices API: billing operations import invoices; finance and admins
-read them."""
+"""The invoices API: billing operations import invoices and cancel those the
+billing system cancelled; finance and admins read them."""
 
 from datetime import date
 from typing import Annotated, Any
@@ -15,7 +15,7 @@ from creditdesk.api.pagination import (
     next_cursor,
 )
 from creditdesk.invoices import service
-from creditdesk.invoices.schemas import InvoiceIn, InvoiceOut
+from creditdesk.invoices.schemas import CancelIn, InvoiceIn, InvoiceOut
 
 router = APIRouter(tags=["invoices"])
 
@@ -83,3 +83,34 @@ def list_invoices(
 def get_invoice(invoice_id: int, session: DbSession, user: CurrentUser) -> InvoiceOut:
     """One invoice."""
     return InvoiceOut.of(service.get_invoice(session, user=user, invoice_id=invoice_id))
+
+
+@router.post(
+    "/invoices/{invoice_id}/cancel",
+    responses={
+        403: _ERRORS[403],
+        404: {"description": "There is no such invoice"},
+        409: {"description": "The invoice was cancelled already"},
+        422: _ERRORS[422],
+    },
+)
+def cancel_invoice(
+    invoice_id: int,
+    body: CancelIn,
+    session: DbSession,
+    user: CurrentUser,
+    actor: CurrentActor,
+    now: Now,
+) -> InvoiceOut:
+    """Mark an invoice the billing system cancelled, or credited in full: the
+    leakage report counts it as billed revenue no more. `reason` is kept in
+    the audit trail (`invoice.cancelled`)."""
+    invoice = service.cancel_invoice(
+        session,
+        user=user,
+        invoice_id=invoice_id,
+        reason=body.reason,
+        actor=actor,
+        now=now,
+    )
+    return InvoiceOut.of(invoice)

@@ -1,11 +1,18 @@
 """Invoices as the billing system issued them, one row per (account, reference)."""
 
+import enum
 from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from creditdesk.db import Base, BigId, utcnow_column
+from creditdesk.db import Base, BigId, UTCDateTime, str_enum, utcnow_column
+
+
+class InvoiceStatus(enum.StrEnum):
+    ISSUED = "issued"
+    # The billing system cancelled it, or credited it in full: no revenue.
+    CANCELLED = "cancelled"
 
 
 class Invoice(Base):
@@ -15,23 +22,20 @@ class Invoice(Base):
     credits carry as ``invoice_ref``; it is unique within an account.
     """
 
-    # TODO(invoice-status): an invoice the billing system later cancels or
-    # credits in full stays billed revenue here, since an invoice has no
-    # status; a status set by the import (issued, cancelled), changed with
-    # an audited PATCH, and the leakage report counting only issued ones
-    # would fix it.
     __tablename__ = "invoices"
     __table_args__ = (
         sa.UniqueConstraint("account_id", "reference"),
         sa.CheckConstraint("amount_minor > 0", name="positive_amount"),
         # Reports: revenue per team, day and currency, summed from the index
-        # alone and read in that order, so no join and no sort.
+        # alone and read in that order, so no join and no sort (a cancelled
+        # invoice is passed over there).
         sa.Index(
             "ix_invoices_report_team_issued",
             "team_id",
             "issued_on",
             "currency",
             "amount_minor",
+            "status",
         ),
     )
 
@@ -47,5 +51,12 @@ class Invoice(Base):
     period_end: Mapped[date | None]
     amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
     currency: Mapped[str] = mapped_column(sa.String(3))
+    # Revenue only while issued; a bulk import that names no status issues.
+    status: Mapped[InvoiceStatus] = mapped_column(
+        str_enum(InvoiceStatus, "invoice_status"),
+        default=InvoiceStatus.ISSUED,
+        server_default=InvoiceStatus.ISSUED.value,
+    )
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = utcnow_column()

@@ -3,9 +3,10 @@ account's currency, checked by the service (see ``money``)."""
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from creditdesk.invoices.models import Invoice
+from creditdesk.api.text import FreeText
+from creditdesk.invoices.models import Invoice, InvoiceStatus
 from creditdesk.money import format_amount
 
 
@@ -38,6 +39,21 @@ class InvoiceIn(BaseModel):
     currency: StrictStr = Field(description="The account's ISO 4217 code")
 
 
+class CancelIn(BaseModel):
+    """Why the invoice is cancelled; kept in the audit trail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: FreeText = Field(max_length=500)
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("say why, in a few words")
+        return value
+
+
 class InvoiceOut(BaseModel):
     id: int
     account_id: int
@@ -47,6 +63,8 @@ class InvoiceOut(BaseModel):
     period_end: date | None
     amount: str
     currency: str
+    status: InvoiceStatus
+    cancelled_at: datetime | None
     created_by_id: int | None
     created_at: datetime
 
@@ -61,6 +79,8 @@ class InvoiceOut(BaseModel):
             period_end=row.period_end,
             amount=format_amount(row.amount_minor, row.currency),
             currency=row.currency,
+            status=row.status,
+            cancelled_at=row.cancelled_at,
             created_by_id=row.created_by_id,
             created_at=row.created_at,
         )

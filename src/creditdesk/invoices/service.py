@@ -1,8 +1,9 @@
-"""Recording and reading invoices; every invoice recorded is audited.
+"""Recording, cancelling and reading invoices; every change is audited.
 
 Billing operations import invoices from the billing system (the API or
 ``creditdesk invoices add``), so the leakage report can put the credits a
-team posted beside the revenue billed to its accounts.
+team posted beside the revenue billed to its accounts, and cancel one the
+billing system cancelled, which then counts as revenue no more.
 """
 
 from datetime import date, datetime
@@ -17,7 +18,7 @@ from creditdesk.accounts.service import get_account_for_input
 from creditdesk.actors import Actor
 from creditdesk.audit import service as audit
 from creditdesk.errors import Conflict, FieldIssue, NotFound, ValidationFailed
-from creditdesk.invoices.models import Invoice
+from creditdesk.invoices.models import Invoice, InvoiceStatus
 from creditdesk.money import MoneyError, currency_exponent, parse_amount
 from creditdesk.users.models import User
 
@@ -146,6 +147,45 @@ def _audit(session: Session, invoice: Invoice, *, actor: Actor, now: datetime) -
         },
         now=now,
     )
+
+
+def cancel_invoice(
+    session: Session,
+    *,
+    user: User,
+    invoice_id: int,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+) -> Invoice:
+    """Mark an invoice the billing system cancelled (or credited in full):
+    from now on the reports count it as revenue no more. ``reason`` is kept
+    in the audit trail; 409 when it was cancelled already."""
+    require(user, Permission.MANAGE_ACCOUNTS)
+    invoice = session.get(Invoice, invoice_id, with_for_update=True)
+    if invoice is None:
+        raise NotFound(f"invoice {invoice_id} does not exist")
+    if invoice.status is InvoiceStatus.CANCELLED:
+        raise Conflict(f"invoice {invoice.reference} was cancelled already")
+
+    invoice.status = InvoiceStatus.CANCELLED
+    invoice.cancelled_at = now
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="invoice.cancelled",
+        entity_type="invoice",
+        entity_id=invoice.id,
+        changes={
+            "status": (InvoiceStatus.ISSUED.value, InvoiceStatus.CANCELLED.value),
+            "cancelled_at": (None, now),
+        },
+        reason=reason,
+        now=now,
+    )
+    log.info("invoice.cancelled", invoice_id=invoice.id, account_id=invoice.account_id)
+    return invoice
 
 
 def get_invoice(session: Session, *, user: User, invoice_id: int) -> Invoice:

@@ -2,10 +2,10 @@
 (the leakage report; see docs/reports.md).
 
 A team's billed revenue in a month is the total of the invoices issued that
-month to the accounts the team looks after (``accounts.team_id``, which each
-invoice carries a copy of). It is one grouped query over the invoices, kept
-apart from the credit figures and joined to them here, so the credit query
-stays as it is.
+month, and not cancelled since, to the accounts the team looks after
+(``accounts.team_id``, which each invoice carries a copy of). It is one
+grouped query over the invoices, kept apart from the credit figures and
+joined to them here, so the credit query stays as it is.
 """
 
 from decimal import Decimal
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from creditdesk.access.visibility import line_below, sees_everything
-from creditdesk.invoices.models import Invoice
+from creditdesk.invoices.models import Invoice, InvoiceStatus
 from creditdesk.money import format_amount
 from creditdesk.reports import rounding
 from creditdesk.reports.rates import midnight, round_minor
@@ -63,6 +63,7 @@ def _by_day(session: Session, scope: Scope) -> sa.Select:
             i.team_id.is_not(None),
             i.issued_on >= filters.date_from,
             i.issued_on <= filters.date_to,
+            i.status == InvoiceStatus.ISSUED,
         )
         .group_by(i.team_id, i.issued_on, i.currency)
     )

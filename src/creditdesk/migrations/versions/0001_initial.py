@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 11:06:40.629005
+Create Date: 2026-12-04 17:34:35.580858
 """
 
 from collections.abc import Sequence
@@ -634,6 +634,20 @@ def upgrade() -> None:
         sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column(
+            "status",
+            sa.Enum(
+                "issued",
+                "cancelled",
+                name="invoice_status",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            server_default="issued",
+            nullable=False,
+        ),
+        sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
             "created_by_id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             nullable=True,
@@ -663,7 +677,7 @@ def upgrade() -> None:
     with op.batch_alter_table("invoices", schema=None) as batch_op:
         batch_op.create_index(
             "ix_invoices_report_team_issued",
-            ["team_id", "issued_on", "currency", "amount_minor"],
+            ["team_id", "issued_on", "currency", "amount_minor", "status"],
             unique=False,
         )
 
