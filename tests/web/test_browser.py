@@ -138,8 +138,9 @@ def test_a_credit_is_entered_with_the_keyboard_alone(
     keyboard.press("Enter")
     page.wait_for_url(f"{console.url}/cases/{case_id}")
 
-    # The amount field has the focus; the fields follow in reading order.
-    assert page.evaluate("document.activeElement.id") == "amount"
+    # The amount field takes the focus once loaded; the fields follow in
+    # reading order.
+    expect(page.locator("#amount")).to_be_focused()
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"
     keyboard.type("5.00")
