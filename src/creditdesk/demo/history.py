@@ -57,6 +57,7 @@ log = structlog.get_logger(__name__)
 # entries the service writes (about six per credit) in the generating process
 # and sealing each chunk onto the chain head with audit.chain would fix it,
 # at roughly twice the rows and time.
+#
 # TODO(history-speed): on PostgreSQL a million credits take 49 to 54 s on
 # two cores (18,700 to 20,300 a second, the aim being 20,000): for 37 s the
 # generator, the writer and the server share the cores, then the rebuild
