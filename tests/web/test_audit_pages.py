@@ -41,7 +41,7 @@ def _record(
     factory: sessionmaker[Session], entries: list[tuple[Person, str, int, datetime]]
 ) -> dict[str, int]:
     """Seal one entry per (actor, entity type, entity id, time); each gets a
-    reason of its own. Returns {reason: seq}."""
+    reason of its own. Returns {reason: seq}, in the order given."""
     tag = uuid.uuid4().hex[:8]
     reasons = []
     with transaction(factory) as session:
@@ -64,7 +64,10 @@ def _record(
                 AuditEntry.reason.in_(reasons)
             )
         )
-        return dict(rows.all())
+        # The database returns them in any order it likes (PostgreSQL's
+        # differs from run to run); callers unpack them as given.
+        found = dict(rows.all())
+    return {reason: found[reason] for reason in reasons}
 
 
 def _seqs(html: str) -> list[int]:
