@@ -18,4 +18,12 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("say why, in a few words")
+    return value
+
+
 FreeText = Annotated[StrictStr, AfterValidator(_no_control_characters)]
+# Why someone changes a record, for the audit trail: free text, not blank.
+Because = Annotated[FreeText, AfterValidator(_not_blank)]

@@ -3,9 +3,9 @@ account's currency, checked by the service (see ``money``)."""
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from creditdesk.api.text import FreeText
+from creditdesk.api.text import Because
 from creditdesk.invoices.models import Invoice, InvoiceStatus
 from creditdesk.money import format_amount
 
@@ -44,14 +44,7 @@ class CancelIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: FreeText = Field(max_length=500)
-
-    @field_validator("reason")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("say why, in a few words")
-        return value
+    reason: Because = Field(max_length=500)
 
 
 class InvoiceOut(BaseModel):

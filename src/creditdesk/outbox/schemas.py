@@ -1,9 +1,9 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from creditdesk.api.text import FreeText
+from creditdesk.api.text import Because
 from creditdesk.outbox.models import OutboxMessage, OutboxStatus
 
 
@@ -12,14 +12,7 @@ class CommentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    comment: FreeText = Field(max_length=4000)
-
-    @field_validator("comment")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("say why, in a few words")
-        return value
+    comment: Because = Field(max_length=4000)
 
 
 class OutboxMessageOut(BaseModel):
