@@ -2,7 +2,6 @@
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 
@@ -10,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from creditdesk.accounts.models import BillingSystem
 from creditdesk.money import format_amount
+from creditdesk.reconciliation.matching import without_amounts
 from creditdesk.reconciliation.models import (
     FindingKind,
     ReconciliationFinding,
@@ -85,14 +85,10 @@ class FindingOut(BaseModel):
     def without_amounts(self) -> "FindingOut":
         """No amounts, and an amount mismatch in the detail said without them
         (the currencies stay: they say nothing of the sums)."""
-        detail = _AMOUNT_DETAIL.sub("amount differs", self.detail)
-        hidden = dict.fromkeys(AMOUNT_FIELDS) | {"detail": detail}
+        hidden = dict.fromkeys(AMOUNT_FIELDS) | {"detail": without_amounts(self.detail)}
         return self.model_copy(update=hidden)
 
 
-# How reconciliation words an amount mismatch in a finding's detail (see
-# ``service._differences``).
-_AMOUNT_DETAIL = re.compile(r"amount -?\d+ there, -?\d+ here \(minor units\)")
 AMOUNT_FIELDS = ("our_amount", "vendor_amount")
 
 

@@ -9,7 +9,6 @@ matched is missing. Matches are counted; discrepancies are stored.
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -26,13 +25,14 @@ from creditdesk.db import read_only, transaction
 from creditdesk.errors import DomainError, NotFound, ValidationFailed
 from creditdesk.outbox.errors import PermanentError, TransientError
 from creditdesk.outbox.models import OutboxMessage
+from creditdesk.reconciliation.matching import Ours, match, missing_finding
 from creditdesk.reconciliation.models import (
     FindingKind,
     ReconciliationFinding,
     ReconciliationRun,
     RunStatus,
 )
-from creditdesk.reconciliation.sources import MemoSource, VendorMemo
+from creditdesk.reconciliation.sources import MemoSource
 from creditdesk.users.models import User
 
 log = structlog.get_logger(__name__)
@@ -60,20 +60,6 @@ class BillingSystemFailed(DomainError):
     status = 502
     type_slug = "billing-system-failed"
     title = "The billing system could not be read"
-
-
-@dataclass(slots=True)
-class _Ours:
-    """One of our credits, as little as matching needs."""
-
-    credit_id: int
-    amount_minor: int
-    currency: str
-    account_ref: str | None
-    external_ref: str | None
-    in_period: bool
-    status: str
-    seen: bool = False
 
 
 def check_period(start: date, end: date) -> None:
@@ -159,7 +145,7 @@ def _compare(
     pending: list[dict[str, Any]] = []
     for page in source.memos(start, end):
         for memo in page:
-            finding = _match(memo, ours, by_key, by_ref, counts)
+            finding = match(memo, ours, by_key, by_ref, counts)
             if finding is not None:
                 pending.append(finding)
         counts["vendor_memos"] += len(page)
@@ -169,7 +155,7 @@ def _compare(
         if progress is not None:
             progress(len(page))
 
-    missing = [_missing(credit) for credit in ours.values() if _is_missing(credit)]
+    missing = [missing_finding(c) for c in ours.values() if c.is_missing]
     counts["missing"] = len(missing)
     _store(session_factory, run_id, pending + missing)
     return counts
@@ -177,7 +163,7 @@ def _compare(
 
 def _our_side(
     session: Session, system: BillingSystem, start: date, end: date
-) -> tuple[dict[int, _Ours], dict[str, int], dict[str, int]]:
+) -> tuple[dict[int, Ours], dict[str, int], dict[str, int]]:
     """Every approved credit of the system's accounts, and the indexes."""
     period_start = datetime.combine(start, time.min, tzinfo=UTC)
     period_end = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
@@ -205,11 +191,11 @@ def _our_side(
         )
         .execution_options(yield_per=50_000)
     )
-    ours: dict[int, _Ours] = {}
+    ours: dict[int, Ours] = {}
     by_ref: dict[str, int] = {}
     for credit_id, amount, currency, ref, external, decided, status in rows:
         in_period = decided is not None and period_start <= decided < period_end
-        ours[credit_id] = _Ours(
+        ours[credit_id] = Ours(
             credit_id,
             amount,
             currency,
@@ -223,7 +209,7 @@ def _our_side(
     return ours, _keys(session, ours), by_ref
 
 
-def _keys(session: Session, ours: dict[int, _Ours]) -> dict[str, int]:
+def _keys(session: Session, ours: dict[int, Ours]) -> dict[str, int]:
     """The outbox key each credit was posted under (``outbox-<id>``)."""
     rows = session.execute(
         sa.select(OutboxMessage.id, OutboxMessage.payload)
@@ -236,90 +222,6 @@ def _keys(session: Session, ours: dict[int, _Ours]) -> dict[str, int]:
         if credit_id in ours:
             keys[f"outbox-{message_id}"] = credit_id
     return keys
-
-
-def _match(
-    memo: VendorMemo,
-    ours: dict[int, _Ours],
-    by_key: dict[str, int],
-    by_ref: dict[str, int],
-    counts: dict[str, int],
-) -> dict[str, Any] | None:
-    credit_id = by_key.get(_bare_key(memo.idempotency_key))
-    if credit_id is None:
-        credit_id = by_ref.get(memo.external_ref)
-    credit = ours.get(credit_id) if credit_id is not None else None
-    if credit is None:
-        counts["untracked"] += 1
-        return _finding(FindingKind.UNTRACKED, memo, None, "no approved credit here")
-
-    credit.seen = True
-    differences = _differences(memo, credit)
-    if not differences:
-        counts["matched"] += 1
-        return None
-    counts["mismatched"] += 1
-    return _finding(FindingKind.MISMATCHED, memo, credit, "; ".join(differences))
-
-
-def _bare_key(key: str | None) -> str | None:
-    # Vendors may keep a prefix before our key (SAP's key prefix, say).
-    if key is None:
-        return None
-    at = key.find("outbox-")
-    return key[at:] if at >= 0 else key
-
-
-def _differences(memo: VendorMemo, credit: _Ours) -> list[str]:
-    found = []
-    if memo.currency != credit.currency:
-        found.append(f"currency {memo.currency} there, {credit.currency} here")
-    if memo.amount_minor != credit.amount_minor:
-        found.append(
-            f"amount {memo.amount_minor} there, {credit.amount_minor} here "
-            "(minor units)"
-        )
-    if (
-        memo.account_ref
-        and credit.account_ref
-        and memo.account_ref != credit.account_ref
-    ):
-        found.append(f"account {memo.account_ref} there, {credit.account_ref} here")
-    return found
-
-
-def _is_missing(credit: _Ours) -> bool:
-    return credit.in_period and not credit.seen
-
-
-def _missing(credit: _Ours) -> dict[str, Any]:
-    return {
-        "kind": FindingKind.MISSING,
-        "credit_id": credit.credit_id,
-        "external_ref": credit.external_ref,
-        "idempotency_key": None,
-        "our_amount_minor": credit.amount_minor,
-        "our_currency": credit.currency,
-        "vendor_amount_minor": None,
-        "vendor_currency": None,
-        "detail": f"approved here ({credit.status}), absent there",
-    }
-
-
-def _finding(
-    kind: FindingKind, memo: VendorMemo, credit: _Ours | None, detail: str
-) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "credit_id": credit.credit_id if credit else None,
-        "external_ref": memo.external_ref,
-        "idempotency_key": memo.idempotency_key,
-        "our_amount_minor": credit.amount_minor if credit else None,
-        "our_currency": credit.currency if credit else None,
-        "vendor_amount_minor": memo.amount_minor,
-        "vendor_currency": memo.currency,
-        "detail": detail[:500],
-    }
 
 
 def _store(
