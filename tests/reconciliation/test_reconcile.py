@@ -221,3 +221,34 @@ def test_the_command_reports_and_writes_csv(
     assert "completed" in result.output
     assert len(list(csv.DictReader(out.open()))) == 3
     assert refused.exit_code == 1
+
+
+def test_the_command_leaves_amounts_out_for_a_user_who_may_not_see_them(
+    seeded: Seeded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, org = seeded.desk.client, seeded.desk.org
+    level = "/api/v1/admin/field-permissions/admin/credit/amount"
+    monkeypatch.setenv("CREDITDESK_DATABASE_URL", seeded.desk.settings.database_url)
+    get_settings.cache_clear()
+    out = tmp_path / "findings.csv"
+    hidden = client.put(level, json={"level": "hidden"}, headers=org.auth("admin"))
+    assert hidden.status_code == 200, hidden.text
+    try:
+        result = CliRunner().invoke(
+            cli,
+            [
+                *("reconcile", "--system", "ledger", "--from", "2023-01-01"),
+                *("--to", "2023-01-31", "--as", org.admin.username),
+                *("--csv", str(out)),
+            ],
+        )
+    finally:
+        client.delete(level, headers=org.auth("admin"))
+        get_settings.cache_clear()
+
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 3 and "our_amount" not in rows[0]
+    for figure in ("11.00", "11.01", "1100", "1101", "7.77"):
+        assert figure not in text

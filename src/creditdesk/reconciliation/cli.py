@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from creditdesk.access import service as access
+from creditdesk.access.fields import view_for
 from creditdesk.accounts.models import BillingSystem
 from creditdesk.actors import Channel
 from creditdesk.cli_support import cli_errors, database, fail
@@ -68,9 +69,11 @@ def reconcile(
             run = service.get_run(session, user=user, run_id=run_id)
             _print(console, run)
             if csv_path is not None:
+                # Amounts only for a user who may read them, as over the API.
+                amounts = view_for(session, user).can_read("amount")
                 found = service.findings(session, user=user, run_id=run_id)
                 with csv_path.open("w", newline="") as out:
-                    out.writelines(csv_rows(found))
+                    out.writelines(csv_rows(found, amounts=amounts))
                 console.print(f"findings written to {csv_path}")
 
 
