@@ -287,9 +287,11 @@ def test_the_cli_cancels_an_invoice_as_the_user_named(
     invoice = post(client, org, body(account_id)).json()
     args = ["invoices", "cancel", str(invoice["id"]), "--as", org.finance.username]
 
+    blank = runner.invoke(app, [*args, "--reason", "  "])
     cancelled = runner.invoke(app, [*args, "--reason", "Credited in full"])
     again = runner.invoke(app, [*args, "--reason", "Credited in full"])
 
+    assert blank.exit_code != 0 and "say why" in blank.stderr
     assert cancelled.exit_code == 0, cancelled.output
     assert f"{invoice['reference']} cancelled" in cancelled.stdout
     assert again.exit_code != 0

@@ -56,8 +56,6 @@ def cancel(
     as_user: Annotated[str, typer.Option("--as", help="Finance or an admin.")],
 ) -> None:
     """Mark an invoice the billing system cancelled: no longer revenue."""
-    if not reason.strip():
-        raise typer.BadParameter("say why, in a few words", param_hint="--reason")
     with unit_of_work() as session:
         user, actor = acting_user(session, as_user)
         invoice = service.cancel_invoice(

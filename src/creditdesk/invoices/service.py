@@ -160,8 +160,10 @@ def cancel_invoice(
 ) -> Invoice:
     """Mark an invoice the billing system cancelled (or credited in full):
     from now on the reports count it as revenue no more. ``reason`` is kept
-    in the audit trail; 409 when it was cancelled already."""
+    in the audit trail (422 when blank); 409 when it was cancelled already."""
     require(user, Permission.MANAGE_ACCOUNTS)
+    if not reason.strip():
+        raise ValidationFailed.on("reason", "say why, in a few words")
     invoice = session.get(Invoice, invoice_id, with_for_update=True)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id} does not exist")
@@ -170,7 +172,6 @@ def cancel_invoice(
 
     invoice.status = InvoiceStatus.CANCELLED
     invoice.cancelled_at = now
-    session.flush()
     audit.record(
         session,
         actor=actor,
