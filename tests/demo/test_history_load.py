@@ -70,6 +70,32 @@ def test_a_written_history_has_every_index_and_key_back(url: str) -> None:
     assert _schema(url) == _models()
 
 
+@pytest.mark.postgres
+def test_a_written_history_leaves_postgresql_statistics_and_sequences(
+    url: str,
+) -> None:
+    write_history(url, scale=300, seed=1, now=NOW)
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            analyzed = set(
+                connection.exec_driver_sql(
+                    "SELECT relname FROM pg_stat_user_tables "
+                    "WHERE last_analyze IS NOT NULL"
+                ).scalars()
+            )
+            credit = connection.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('billing_credits', 'id')) "
+                "- (SELECT max(id) FROM billing_credits)"
+            ).scalar_one()
+    finally:
+        engine.dispose()
+
+    assert analyzed >= set(ORDER)
+    assert credit == 1
+
+
 def test_a_load_stopped_halfway_puts_them_back(url: str) -> None:
     def stop(done: int, total: int) -> None:
         raise KeyboardInterrupt

@@ -30,6 +30,9 @@ from creditdesk.db import READ_ONLY
 PG_BUILD_MEMORY = "256MB"
 # Connections rebuilding side by side: one per core of a small server.
 PG_BUILDERS = 2
+# A key's check joins its rows to the parent table's ids: hashed in memory,
+# a fifth faster than in the default 4 MB's batches on disk.
+PG_CHECK_MEMORY = "256MB"
 # SQLite's sorter runs faster merging sorted runs of a few megabytes than
 # sorting one run the size of the load's page cache.
 SQLITE_BUILD_CACHE_KIB = 4 * 1024
@@ -160,7 +163,15 @@ def _put_back_side_by_side(engine: sa.Engine, aside: SetAside) -> None:
     with engine.begin() as connection:
         for add, _ in aside.keys:
             connection.exec_driver_sql(add)
-    _side_by_side(engine, [check for _, check in aside.keys])
+    checking = f"SET work_mem = '{PG_CHECK_MEMORY}'"
+    _side_by_side(engine, [check for _, check in aside.keys], checking)
+
+
+def analyze(engine: sa.Engine, tables: tuple[str, ...]) -> None:
+    """Refresh PostgreSQL's statistics of ``tables``, on PG_BUILDERS
+    connections at once: a table's sample is read by one process."""
+    statements = tuple((table, f"ANALYZE {table}") for table in tables)
+    _side_by_side(engine, _largest_first(engine, statements))
 
 
 def _largest_first(

@@ -17,7 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from creditdesk.demo.history_columns import COLUMNS, ORDER
-from creditdesk.demo.history_indexes import put_back, put_back_checked, set_aside
+from creditdesk.demo.history_indexes import (
+    analyze,
+    put_back,
+    put_back_checked,
+    set_aside,
+)
 
 # A bigger page cache while loading: the indexes of a million credits do not
 # fit SQLite's default 2 MB, and every insert walks them.
@@ -203,5 +208,4 @@ def after_load(connection: sa.Connection) -> None:
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
             f"greatest((SELECT max(id) FROM {table}), 1))"
         )
-    for table in ORDER:
-        connection.exec_driver_sql(f"ANALYZE {table}")
+    analyze(connection.engine, ORDER)
