@@ -30,7 +30,7 @@ from creditdesk.credits.models import BillingCredit, CreditStatus
 from creditdesk.credits.schemas import DecisionOut
 from creditdesk.db import create_engine, make_session_factory
 from creditdesk.demo.history import HistoryExists, HistoryStats, write_history
-from creditdesk.demo.history_columns import ORDER
+from creditdesk.demo.history_columns import COLUMNS, ORDER
 from creditdesk.demo.history_org import build_org
 from creditdesk.demo.history_plan import Planner
 from creditdesk.demo.history_rows import Ids
@@ -285,12 +285,20 @@ def test_decisions_are_the_engine_s(credits: list[BillingCredit]) -> None:
 def test_the_cached_decisions_are_the_ones_full_facts_give() -> None:
     policy = parse_policy(default_policy_text())
 
-    def generate(exact: bool) -> list[dict[str, list[tuple]]]:
+    def generate(exact: bool) -> list[dict[str, list]]:
         planner = _planner(policy, seed=SEED, scale=SCALE)
         planner.rules.exact_cache_keys = not exact
         return [chunk.tables for chunk in planner.chunks(500)]
 
     assert generate(exact=False) == generate(exact=True)
+
+
+def _rows_of(tables: dict[str, list], table: str) -> list[tuple]:
+    """A chunk's flat values of ``table`` cut back into its rows."""
+    values = tables.get(table, [])
+    width = len(COLUMNS[table])
+    assert len(values) % width == 0
+    return [tuple(values[at : at + width]) for at in range(0, len(values), width)]
 
 
 def _planner(policy: Policy, *, seed: int, scale: int) -> Planner:
@@ -400,8 +408,8 @@ def test_any_scale_gets_exactly_its_credits_and_no_empty_case(scale: int) -> Non
 
     credits, cases = [], []
     for chunk in planner.chunks(100):
-        credits += chunk.tables.get("billing_credits", [])
-        cases += chunk.tables.get("cases", [])
+        credits += _rows_of(chunk.tables, "billing_credits")
+        cases += _rows_of(chunk.tables, "cases")
 
     assert len(credits) == scale
     assert {c[0] for c in cases} == {c[1] for c in credits}

@@ -227,7 +227,7 @@ def _generating(planner: Planner) -> Iterator[Iterator[dict[str, list]]]:
     has not finished.
     """
     if "fork" not in multiprocessing.get_all_start_methods():
-        yield _flat_chunks(planner)
+        yield _chunks(planner)
         return
 
     context = multiprocessing.get_context("fork")
@@ -264,7 +264,7 @@ def _produce(planner: Planner, queue: Any, spool: Path) -> None:
     # its millions of live objects took a quarter of this process's time.
     gc.disable()
     try:
-        for number, tables in enumerate(_flat_chunks(planner)):
+        for number, tables in enumerate(_chunks(planner)):
             path = spool / f"chunk-{number:06d}"
             # Plain lists of text, numbers and None: marshal encodes and
             # decodes them several times faster than pickle.
@@ -276,13 +276,8 @@ def _produce(planner: Planner, queue: Any, spool: Path) -> None:
     queue.put(None)
 
 
-def _flat_chunks(planner: Planner) -> Iterator[dict[str, list]]:
-    for chunk in planner.chunks(CHUNK_CREDITS):
-        tables = flatten(chunk.tables)
-        # Without their rows' tuples most values are held once, and marshal
-        # notes for sharing only those held more than once: a third faster.
-        del chunk
-        yield tables
+def _chunks(planner: Planner) -> Iterator[dict[str, list]]:
+    return (chunk.tables for chunk in planner.chunks(CHUNK_CREDITS))
 
 
 def _record(

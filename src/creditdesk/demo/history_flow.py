@@ -176,12 +176,12 @@ class Flow:
         text = self.stamps.text
         created = text(t0)
         completed = None if result == "pending" else text(at)
-        rows.approval_requests.append(
+        rows.approval_requests.extend(
             (run.request_id, credit_id, result, created, completed)
         )
         for index, step in enumerate(chain):
             assigned, decided = run.assigned[index], run.decided[index]
-            rows.approval_steps.append(
+            rows.approval_steps.extend(
                 (
                     run.step_ids[index],
                     run.request_id,
@@ -238,7 +238,7 @@ class Flow:
         remind_text = text(remind) if remind is not None and closed is None else None
         for holder in holders or [None]:
             mine = holder == decider
-            rows.work_items.append(
+            rows.work_items.extend(
                 (
                     self._next_item(),
                     "approval",
@@ -286,7 +286,7 @@ class Flow:
         for index, holder in enumerate(holders):
             first = index == 0
             status = ("done" if first else "no_response") if finished else "pending"
-            rows.work_items.append(
+            rows.work_items.extend(
                 (
                     self._next_item(),
                     kind,

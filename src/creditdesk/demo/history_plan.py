@@ -59,8 +59,9 @@ class Planner:
         self.chains = [self._chain(band.steps) for band in policy.approval_matrix.bands]
         self.credits = self.cases = 0
         # Credits planned by open cases and not raised yet, the day weights
-        # summed so far, and a tie-breaker for credits due at the same second.
-        self._owed = self._cumulative = self._tick = 0
+        # summed so far, a tie-breaker for credits due at the same second,
+        # and the credits raised before the chunk being filled.
+        self._owed = self._cumulative = self._tick = self._taken = 0
         self._heap: list[tuple[int, int, CaseState]] = []
         self.opener = Opener(rng, org, self.amounts, stamps, ids.taker("cases"))
         self._next_credit = ids.taker("billing_credits")
@@ -101,7 +102,7 @@ class Planner:
             self._drain(midnight + DAY)
             # Cases open in working hours and are done before midnight, so
             # the heap is empty here nearly every night.
-            if len(self.out.billing_credits) >= size and not self._heap:
+            if self.credits - self._taken >= size and not self._heap:
                 yield self._take()
         # Credits a resolved case never needed are made up on the last day.
         while self.credits < self.scale:
@@ -116,6 +117,7 @@ class Planner:
 
     def _take(self) -> Rows:
         out, self.out = self.out, Rows()
+        self._taken = self.credits
         return out
 
     def _push(self, case: CaseState) -> None:
@@ -171,7 +173,7 @@ class Planner:
         self.rules.remember(
             case.customer.id, Recent(at, amount, reason, currency, dies)
         )
-        self.out.billing_credits.append(
+        self.out.billing_credits.extend(
             self._credit_row(
                 case, credit_id, at, amount, reason, decision, flags, result, awaited
             )
@@ -254,7 +256,7 @@ class Planner:
             # Its first credit came after the last one asked for: never opened.
             self.cases -= 1
             return
-        self.out.cases.append(case_row(case, self.stamps.text))
+        self.out.cases.extend(case_row(case, self.stamps.text))
 
     def _credit_row(
         self,

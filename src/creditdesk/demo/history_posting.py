@@ -49,7 +49,7 @@ class Posting:
         # still waiting for the worker.
         if started + 4 > now:
             approved = self.stamps.text(approved_at)
-            rows.outbox_messages.append(
+            rows.outbox_messages.extend(
                 (
                     message_id,
                     "credit.post",
@@ -86,7 +86,7 @@ class Posting:
             return self._retrying(rows, message_id, payload, outcome, started)
         voided = failed + between(random, HOUR, 3 * DAY)
         # Voiding a dead posting cancels its message.
-        rows.outbox_messages.append(
+        rows.outbox_messages.extend(
             (
                 message_id,
                 "credit.post",
@@ -150,7 +150,7 @@ class Posting:
         memo_id = self._next_memo()
         reference = f"LM-{memo_id:08d}"
         key = f"outbox-{message_id}"
-        rows.outbox_messages.append(
+        rows.outbox_messages.extend(
             (
                 message_id,
                 "credit.post",
@@ -165,7 +165,7 @@ class Posting:
                 posted_text,
             )
         )
-        rows.ledger_entries.append(
+        rows.ledger_entries.extend(
             (
                 self._next_entry(),
                 account_id,
@@ -193,7 +193,7 @@ class Posting:
         voided = posted + between(random, DAY, 30 * DAY) if voids else self.stamps.now
         # The reversal takes up to two minutes; it has to be over by now.
         if voided + 120 > self.stamps.now:
-            rows.ledger_memos.append(
+            rows.ledger_memos.extend(
                 (*memo, "applied", posted_text, posted_text, None, None)
             )
             return applied
@@ -222,7 +222,7 @@ class Posting:
         void_id = self._next_message()
         reversed_at = voided + between(self.random, 5, 120)
         voided_text, reversed_text = text(voided), text(reversed_at)
-        rows.outbox_messages.append(
+        rows.outbox_messages.extend(
             (
                 void_id,
                 "credit.void",
@@ -237,7 +237,7 @@ class Posting:
                 reversed_text,
             )
         )
-        rows.ledger_memos.append(
+        rows.ledger_memos.extend(
             (
                 *memo,
                 "reversed",
@@ -247,7 +247,7 @@ class Posting:
                 reversed_text,
             )
         )
-        rows.ledger_entries.append(
+        rows.ledger_entries.extend(
             (
                 self._next_entry(),
                 account_id,
@@ -271,7 +271,7 @@ class Posting:
     ) -> Outcome:
         """A posting that keeps failing and is still being retried."""
         text, now = self.stamps.text, self.stamps.now
-        rows.outbox_messages.append(
+        rows.outbox_messages.extend(
             (
                 message_id,
                 "credit.post",

@@ -37,12 +37,12 @@ class Reconciliation:
             for sample in flow.sample_by_month.get(month, [])[: rng.randint(0, 3)]:
                 kind = rng.choice(tuple(counts))
                 counts[kind] += 1
-                out.reconciliation_findings.append(
+                out.reconciliation_findings.extend(
                     _finding(self.ids, run_id, kind, sample)
                 )
             user_id = rng.choice(list(finance))
             matched = memos - counts["mismatched"] - counts["missing"]
-            out.reconciliation_runs.append(
+            out.reconciliation_runs.extend(
                 (
                     run_id,
                     "ledger",

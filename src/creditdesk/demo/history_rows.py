@@ -36,10 +36,14 @@ TABLES = (
 
 
 class Rows:
-    """Rows waiting to be written, a list per table the planner fills.
+    """Rows waiting to be written: per table, one flat list of values, row
+    after row in ``history_columns`` order, as the writer takes them.
 
+    A row goes in with ``rows.work_items.extend((...))``: its values are
+    held by the list alone, so nothing has to flatten a chunk before it is
+    passed on, and marshal writes each value without noting it for sharing.
     Attributes rather than a dictionary of lists: the planner adds several
-    million rows, and ``rows.work_items.append`` is the cheapest way there.
+    million rows, and an attribute is the cheapest way there.
     """
 
     __slots__ = TABLES
@@ -49,8 +53,8 @@ class Rows:
             setattr(self, table, [])
 
     @property
-    def tables(self) -> dict[str, list[tuple]]:
-        """The tables that have rows, by name."""
+    def tables(self) -> dict[str, list]:
+        """The tables that have rows, by name: each a flat list of values."""
         return {
             table: rows for table in self.__slots__ if (rows := getattr(self, table))
         }
