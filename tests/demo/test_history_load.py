@@ -14,8 +14,10 @@ from creditdesk.db import create_engine
 from creditdesk.demo.history import write_history
 from creditdesk.demo.history_indexes import (
     SQLITE_KEPT_LIVE,
+    Board,
     BrokenCheck,
     BrokenForeignKey,
+    Job,
     put_back_checked,
     set_aside,
 )
@@ -180,3 +182,32 @@ def test_sqlite_keeps_its_ascending_indexes_through_the_load(url: str) -> None:
     else:
         assert left == set()
     assert _schema(url) == _models()
+
+
+def test_the_rebuild_runs_a_table_s_checks_alone_and_other_work_beside_them():
+    builds = [Job("credits", (f"build {n}",), alone=False) for n in (1, 2)]
+    checks = Job("credits", ("check",), alone=True)
+    other = Job("cases", ("build",), alone=False)
+    board = Board([*builds, checks, other])
+
+    first, second = board.take(), board.take()
+    # The credits' check would wait for their builds: the cases' build goes.
+    third = board.take()
+    board.done(first)
+    board.done(second)
+    fourth = board.take()
+
+    assert (first, second, third, fourth) == (*builds, other, checks)
+    board.done(third)
+    board.done(fourth)
+    assert board.take() is None
+
+
+def test_the_rebuild_hands_out_nothing_more_once_a_job_failed():
+    board = Board([Job(table, ("build",), alone=False) for table in ("a", "b")])
+
+    taken = board.take()
+    board.stop()
+    board.done(taken)
+
+    assert board.take() is None

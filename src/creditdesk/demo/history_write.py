@@ -17,12 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from creditdesk.demo.history_columns import COLUMNS, ORDER
-from creditdesk.demo.history_indexes import (
-    analyze,
-    put_back,
-    put_back_checked,
-    set_aside,
-)
+from creditdesk.demo.history_indexes import put_back, put_back_checked, set_aside
 
 # A bigger page cache while loading: the indexes of a million credits do not
 # fit SQLite's default 2 MB, and every insert walks them.
@@ -199,8 +194,8 @@ def _sqlite_inserts(
 
 
 def after_load(connection: sa.Connection) -> None:
-    """Move PostgreSQL's sequences past the ids written, and refresh its
-    statistics so the planner sees the new sizes; SQLite needs neither."""
+    """Move PostgreSQL's sequences past the ids written (its statistics were
+    sampled as the keys were checked); SQLite needs nothing."""
     if connection.dialect.name != "postgresql":
         return
     for table in ORDER:
@@ -208,4 +203,3 @@ def after_load(connection: sa.Connection) -> None:
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
             f"greatest((SELECT max(id) FROM {table}), 1))"
         )
-    analyze(connection.engine, ORDER)
