@@ -40,13 +40,12 @@ def test_the_agent_teams_share_the_accounts_evenly():
 def test_every_contracted_account_is_invoiced_monthly_near_its_price():
     org, stamps, ids = _org()
 
-    months = list(invoices(org, stamps, ids, seed=7))
+    rows = [row for part in invoices(org, stamps, ids, seed=7) for row in part]
 
     # 730 days back from 2026-11-30: the first of December 2024 to November 2026.
-    issued = [month[0][3] for month in months]
+    issued = sorted({row[3] for row in rows})
     assert (issued[0], issued[-1], len(issued)) == ("2024-12-01", "2026-11-01", 24)
     contracted = {c.id: c for c in org.customers if c.contracts}
-    rows = [row for month in months for row in month]
     assert all(len(row) == len(COLUMNS["invoices"]) for row in rows)
     assert {row[1] for row in rows} == set(contracted)
     assert len({(row[1], row[2]) for row in rows}) == len(rows)
@@ -56,6 +55,16 @@ def test_every_contracted_account_is_invoiced_monthly_near_its_price():
         price *= BUSINESS_TIMES if customer.business else 1
         assert abs(row[6] - price) <= price * VARIATION_PERCENT // 100
         assert row[7] == customer.currency
+
+
+def test_the_invoices_come_in_the_order_of_their_unique_key():
+    org, stamps, ids = _org()
+
+    rows = [row for part in invoices(org, stamps, ids, seed=7) for row in part]
+
+    keys = [(row[1], row[2]) for row in rows]
+    assert keys == sorted(keys)
+    assert [row[0] for row in rows] == sorted(row[0] for row in rows)
 
 
 def test_the_invoices_are_the_same_for_a_seed():

@@ -207,8 +207,8 @@ def _load(
                 }
             )
         )
-        for month in invoices(org, stamps, Ids(bases), seed=seed):
-            commit(flatten({"invoices": month}))
+        for part in invoices(org, stamps, Ids(bases), seed=seed):
+            commit(flatten({"invoices": part}))
         for tables in chunks:
             commit(tables)
             if progress is not None:
