@@ -58,13 +58,13 @@ log = structlog.get_logger(__name__)
 # and sealing each chunk onto the chain head with audit.chain would fix it,
 # at roughly twice the rows and time.
 #
-# TODO(history-speed): on PostgreSQL a million credits take 49 to 54 s on
-# two cores (18,700 to 20,300 a second, the aim being 20,000): for 37 s the
-# generator, the writer and the server share the cores, then the rebuild
-# takes 16 s with nothing left to overlap it. Loading into unlogged tables
-# (logged again once built) would take the server's WAL work off the load;
-# generating in two processes would need per-chunk seeds and change the
-# rows a seed gives.
+# TODO(history-speed): on PostgreSQL a million credits take 46 to 50 s on
+# two cores (19,950 to 21,700 a second, the aim being 20,000), with both
+# cores busy throughout: generating, copying and the server's COPY for
+# 34 s, the index builds, key checks and statistics for 15 s. Only less
+# processor time shortens it: narrower report indexes (their multi-column
+# keys are most of the builds' comparisons), or rows reaching the server in
+# COPY's binary format, sparing it the parsing of every time and number.
 CHUNK_CREDITS = 10_000
 # Chunks made ahead of the writer, each a file of a few megabytes: enough
 # for the generator to keep going while the invoices are written.
