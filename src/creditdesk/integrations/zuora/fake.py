@@ -48,6 +48,7 @@ from creditdesk.clock import Clock, system_clock
 from creditdesk.integrations.fakes.server import FaultInjector, Faults
 from creditdesk.integrations.zuora import fake_reversal
 from creditdesk.integrations.zuora import fake_tenant as tenant
+from creditdesk.integrations.zuora import fake_wire as wire
 from creditdesk.integrations.zuora.fake_tenant import Account, Invoice, Memo, Refusal
 
 KEY_LIFETIME = timedelta(hours=24)
@@ -176,19 +177,19 @@ class ZuoraFake:
         return FaultInjector(Starlette(routes=routes), self.faults)
 
     async def _token(self, request: Request) -> Response:
-        form = tenant.parse_form(await request.body())
+        form = wire.parse_form(await request.body())
         with self._lock:
             self.token_requests += 1
             if form.get("grant_type") != "client_credentials":
-                return tenant.reply(400, {"error": "unsupported_grant_type"})
+                return wire.reply(400, {"error": "unsupported_grant_type"})
             if (form.get("client_id"), form.get("client_secret")) != (
                 self.client_id,
                 self.client_secret,
             ):
-                return tenant.reply(401, {"error": "invalid_client"})
+                return wire.reply(401, {"error": "invalid_client"})
             token = uuid.uuid4().hex
             self._tokens[token] = self.clock() + timedelta(seconds=self.token_seconds)
-        return tenant.reply(
+        return wire.reply(
             200,
             {
                 "access_token": token,
@@ -208,22 +209,22 @@ class ZuoraFake:
     def _get(self, view: Callable[[str], dict[str, Any]]):
         async def handle(request: Request) -> Response:
             if not self._signed_in(request):
-                return tenant.refusal(401, Refusal(90000011, _SIGN_IN))
+                return wire.refusal(401, Refusal(90000011, _SIGN_IN))
             with self._lock:
-                return tenant.answer(view, request.path_params["key"])
+                return wire.answer(view, request.path_params["key"])
 
         return handle
 
     def _put(self, change: Callable[..., dict[str, Any]]):
         async def handle(request: Request) -> Response:
             if not self._signed_in(request):
-                return tenant.refusal(401, Refusal(90000011, _SIGN_IN))
+                return wire.refusal(401, Refusal(90000011, _SIGN_IN))
             body = await request.body()
             with self._lock:
-                return tenant.answer(
+                return wire.answer(
                     change,
                     request.path_params["key"],
-                    tenant.parse_json(body),
+                    wire.parse_json(body),
                     self.clock(),
                 )
 
@@ -232,7 +233,7 @@ class ZuoraFake:
     def _post(self, create: Callable[..., dict[str, Any]]):
         async def handle(request: Request) -> Response:
             if not self._signed_in(request):
-                return tenant.refusal(401, Refusal(90000011, _SIGN_IN))
+                return wire.refusal(401, Refusal(90000011, _SIGN_IN))
             body = await request.body()
             version = request.headers.get("zuora-version", "")
 
@@ -241,10 +242,10 @@ class ZuoraFake:
             def run() -> Response:
                 with self._lock:
                     before = self.data.memos_created
-                    response = tenant.answer(
+                    response = wire.answer(
                         create,
                         request.path_params,
-                        tenant.parse_json(body),
+                        wire.parse_json(body),
                         self.clock(),
                         version,
                     )
@@ -279,9 +280,9 @@ class ZuoraFake:
             if kept is None:
                 kept = self._keys[key] = _Keyed(method, path, body, now)
             elif kept.status is None:
-                return tenant.refusal(409, tenant.IN_FLIGHT)
+                return wire.refusal(409, wire.IN_FLIGHT)
             elif (kept.method, kept.path, kept.body) != (method, path, body):
-                return tenant.refusal(422, tenant.KEY_REUSED)
+                return wire.refusal(422, wire.KEY_REUSED)
             else:
                 return Response(
                     kept.content, kept.status, media_type="application/json"
@@ -293,10 +294,10 @@ class ZuoraFake:
 
     async def _query(self, request: Request) -> Response:
         if not self._signed_in(request):
-            return tenant.refusal(401, Refusal(90000011, _SIGN_IN))
+            return wire.refusal(401, Refusal(90000011, _SIGN_IN))
         params = request.query_params
         with self._lock:
-            return tenant.answer(
+            return wire.answer(
                 self.data.query_memos,
                 tenant.Query(
                     filters=params.getlist("filter[]"),
