@@ -39,9 +39,10 @@ class Rows:
     """Rows waiting to be written: per table, one flat list of values, row
     after row in ``history_columns`` order, as the writer takes them.
 
-    A row goes in with ``rows.work_items.extend((...))``: its values are
-    held by the list alone, so nothing has to flatten a chunk before it is
-    passed on, and marshal writes each value without noting it for sharing.
+    A row goes in with ``rows.work_items.extend((...))``: nothing has to
+    flatten a chunk before it is passed on, and with no tuple holding them
+    most values are held by the list alone, which marshal writes without
+    noting them for sharing (a time shared by a row's columns is noted).
     Attributes rather than a dictionary of lists: the planner adds several
     million rows, and an attribute is the cheapest way there.
     """
